@@ -1,0 +1,211 @@
+/*
+ * hsmkeys.h - public API of libhsmkeys.
+ *
+ * libhsmkeys derives TLS session-ticket keys for a fleet of servers inside a
+ * PKCS#11 token.  Every server's token holds the same non-extractable master
+ * secret; time is cut into epochs; for each epoch every server computes, with
+ * the token's HMAC, the same ticket keys (docs/DERIVATION.md).  Any server can
+ * therefore resume any other server's tickets, with no key ever distributed.
+ *
+ * Conventions:
+ *  - Every function returning int returns HSMKEYS_OK (0) or one of the
+ *    negative hsmkeys_result codes listed in its comment.  On failure
+ *    hsmkeys_last_error() gives a one-line message for this thread that says
+ *    what is wrong and how to fix it.  It never contains key bytes or PINs.
+ *  - Buffers are owned by the caller and have the sizes of the macros below.
+ *    Key buffers filled by the library must be wiped by the caller
+ *    (hsmkeys_wipe) once used.
+ *  - All hsmkeys_ctx functions are safe to call from many threads at once.
+ *    After fork() the child re-initialises PKCS#11 by itself on its first call.
+ */
+#ifndef HSMKEYS_H
+#define HSMKEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HSMKEYS_VERSION_MAJOR 0
+#define HSMKEYS_VERSION_MINOR 1
+#define HSMKEYS_VERSION_PATCH 0
+#define HSMKEYS_VERSION_STRING "0.1.0"
+#define HSMKEYS_VERSION_NUMBER \
+    (HSMKEYS_VERSION_MAJOR * 10000 + HSMKEYS_VERSION_MINOR * 100 + HSMKEYS_VERSION_PATCH)
+
+/* Sizes of the key material handed to the caller (OpenSSL's ticket format). */
+#define HSMKEYS_KEY_NAME_LEN  16
+#define HSMKEYS_AES_KEY_LEN   32
+#define HSMKEYS_HMAC_KEY_LEN  32
+
+/* Schedule defaults and bounds, in seconds. */
+#define HSMKEYS_DEFAULT_EPOCH_SECONDS     3600
+#define HSMKEYS_DEFAULT_LIFETIME_SECONDS  7200
+#define HSMKEYS_MAX_LIFETIME_SECONDS      (7 * 24 * 3600) /* RFC 8446 4.6.1 */
+
+typedef enum hsmkeys_result {
+    HSMKEYS_OK              =   0,
+    HSMKEYS_E_INVALID       =  -1, /* bad argument or configuration value */
+    HSMKEYS_E_NOMEM         =  -2, /* out of memory, or key memory cannot be locked */
+    HSMKEYS_E_URI           =  -3, /* pkcs11: URI malformed or incomplete */
+    HSMKEYS_E_PIN           =  -4, /* PIN source missing, unsafe permissions, empty */
+    HSMKEYS_E_MODULE        =  -5, /* PKCS#11 module cannot be loaded or initialised */
+    HSMKEYS_E_NO_TOKEN      =  -6, /* no token, or more than one, matches the URI */
+    HSMKEYS_E_LOGIN         =  -7, /* login refused: wrong PIN, PIN locked */
+    HSMKEYS_E_NO_MASTER     =  -8, /* no usable master key object matches the URI */
+    HSMKEYS_E_UNSAFE_MASTER =  -9, /* master is readable or exportable: refused */
+    HSMKEYS_E_TOKEN         = -10, /* a token operation failed (device error, removed) */
+    HSMKEYS_E_FOREIGN       = -11, /* key name not made by this master and domain */
+    HSMKEYS_E_EXPIRED       = -12, /* key name's epoch is outside the decrypt window */
+    HSMKEYS_E_UNAVAILABLE   = -13, /* key not cached and the token is failing */
+    HSMKEYS_E_MALFORMED     = -14, /* input in an unknown format or version */
+    HSMKEYS_E_STATE         = -15  /* operation refused in the token's current state */
+} hsmkeys_result;
+
+/* Name of a result code, e.g. "HSMKEYS_E_URI"; never NULL. */
+const char *hsmkeys_result_name(int result);
+
+/* Message of the last failure in the calling thread ("" if none). */
+const char *hsmkeys_last_error(void);
+
+/* Runtime version string, e.g. "0.1.0". */
+const char *hsmkeys_version(void);
+
+/* Wipe memory in a way the compiler cannot drop. */
+void hsmkeys_wipe(void *p, size_t len);
+
+/* ---- configuration ------------------------------------------------------ */
+
+typedef struct hsmkeys_config hsmkeys_config;
+
+/* Returns HSMKEYS_OK or HSMKEYS_E_NOMEM. */
+int hsmkeys_config_new(hsmkeys_config **out);
+void hsmkeys_config_free(hsmkeys_config *cfg);
+
+/*
+ * Set one option by name, as a server directive would.  Options:
+ *   uri           RFC 7512 URI of the master: "pkcs11:token=...;object=..."
+ *                 (token label/serial/model, object label or id, and the
+ *                 query attributes module-path= and pin-source=).  Required.
+ *   domain        ticket domain: servers that resume each other's tickets
+ *                 share it; another service must use another.  Required.
+ *   epoch         epoch length; seconds or with suffix s, m, h, d.  [1h]
+ *   lifetime      ticket lifetime, at most 7d.  [2h]
+ *   module        PKCS#11 module path (overrides the URI's module-path).
+ *   module-args   string passed as CK_C_INITIALIZE_ARGS.pReserved (NSS).
+ *   pin-source    PIN file (overrides the URI's pin-source); must not be
+ *                 readable by group or others.
+ *   allow-extractable  "yes" accepts an EXTRACTABLE master (provisioning only).
+ * Returns HSMKEYS_OK, HSMKEYS_E_INVALID (unknown option or bad value),
+ * HSMKEYS_E_URI (URI does not parse), HSMKEYS_E_NOMEM.
+ */
+int hsmkeys_config_set(hsmkeys_config *cfg, const char *name, const char *value);
+
+/* Log levels follow syslog: */
+#define HSMKEYS_LOG_ERR     3
+#define HSMKEYS_LOG_WARNING 4
+#define HSMKEYS_LOG_NOTICE  5
+#define HSMKEYS_LOG_INFO    6
+#define HSMKEYS_LOG_DEBUG   7
+
+/* Log sink; the default writes "hsmkeys: ..." lines to stderr.  Messages
+ * carry key names and epochs, never key bytes or PINs. */
+typedef void (*hsmkeys_log_fn)(void *arg, int level, const char *msg);
+void hsmkeys_config_set_log(hsmkeys_config *cfg, hsmkeys_log_fn fn, void *arg);
+
+/* Clock in unix seconds; the default is time(NULL).  For tests and for
+ * tools that print schedules. */
+typedef int64_t (*hsmkeys_clock_fn)(void *arg);
+void hsmkeys_config_set_clock(hsmkeys_config *cfg, hsmkeys_clock_fn fn, void *arg);
+
+/* ---- context ------------------------------------------------------------ */
+
+typedef struct hsmkeys_ctx hsmkeys_ctx;
+
+/*
+ * Load the module, find the token, log in with the PIN source, find the
+ * master generations and check their attributes, and derive the keys of the
+ * current window.  The configuration may be freed afterwards.
+ * Returns HSMKEYS_OK, HSMKEYS_E_INVALID, HSMKEYS_E_URI, HSMKEYS_E_PIN,
+ * HSMKEYS_E_MODULE, HSMKEYS_E_NO_TOKEN, HSMKEYS_E_LOGIN, HSMKEYS_E_NO_MASTER,
+ * HSMKEYS_E_UNSAFE_MASTER, HSMKEYS_E_TOKEN, HSMKEYS_E_NOMEM.
+ */
+int hsmkeys_open(const hsmkeys_config *cfg, hsmkeys_ctx **out);
+
+/* Take one more reference; hsmkeys_close drops one and frees on the last,
+ * wiping every cached key. */
+void hsmkeys_ctx_up_ref(hsmkeys_ctx *ctx);
+void hsmkeys_close(hsmkeys_ctx *ctx);
+
+/*
+ * Key for encrypting a new ticket now: the current epoch's keys.
+ * Returns HSMKEYS_OK or HSMKEYS_E_UNAVAILABLE (token failing and the key is
+ * not cached: issue no ticket).
+ */
+int hsmkeys_encrypt_key(hsmkeys_ctx *ctx,
+                        unsigned char name[HSMKEYS_KEY_NAME_LEN],
+                        unsigned char aes[HSMKEYS_AES_KEY_LEN],
+                        unsigned char hmac[HSMKEYS_HMAC_KEY_LEN]);
+
+/*
+ * Key for decrypting a ticket that carries `name`.  *renew is set to 1 when
+ * the ticket should be replaced by one under the current key.
+ * Returns HSMKEYS_OK, HSMKEYS_E_MALFORMED (unknown name version),
+ * HSMKEYS_E_FOREIGN (other master or domain; no token call made),
+ * HSMKEYS_E_EXPIRED (outside the window; no token call made),
+ * HSMKEYS_E_UNAVAILABLE (not cached and the token is failing).
+ */
+int hsmkeys_decrypt_key(hsmkeys_ctx *ctx,
+                        const unsigned char name[HSMKEYS_KEY_NAME_LEN],
+                        unsigned char aes[HSMKEYS_AES_KEY_LEN],
+                        unsigned char hmac[HSMKEYS_HMAC_KEY_LEN],
+                        int *renew);
+
+/*
+ * Keys of an explicit epoch, for feeders such as the HAProxy one.  The epoch
+ * must lie in [current - window, current + 1].
+ * Returns HSMKEYS_OK, HSMKEYS_E_EXPIRED, HSMKEYS_E_UNAVAILABLE, HSMKEYS_E_TOKEN.
+ */
+int hsmkeys_epoch_key(hsmkeys_ctx *ctx, uint64_t epoch,
+                      unsigned char name[HSMKEYS_KEY_NAME_LEN],
+                      unsigned char aes[HSMKEYS_AES_KEY_LEN],
+                      unsigned char hmac[HSMKEYS_HMAC_KEY_LEN]);
+
+/* Derive ahead now (the current and next epoch) if not cached.  The hot path
+ * does this by itself; a server with a timer may call it to keep derivation
+ * off the handshake path.  Returns HSMKEYS_OK, HSMKEYS_E_UNAVAILABLE,
+ * HSMKEYS_E_TOKEN. */
+int hsmkeys_refresh(hsmkeys_ctx *ctx);
+
+/* Current epoch number, and the schedule the context uses. */
+uint64_t hsmkeys_current_epoch(const hsmkeys_ctx *ctx);
+int64_t hsmkeys_epoch_seconds(const hsmkeys_ctx *ctx);
+int64_t hsmkeys_lifetime_seconds(const hsmkeys_ctx *ctx);
+/* Number of past epochs still decrypted: ceil(lifetime / epoch). */
+unsigned hsmkeys_window_past(const hsmkeys_ctx *ctx);
+
+/* Parse a key name as sent by a client.  Returns HSMKEYS_OK and the epoch,
+ * or HSMKEYS_E_MALFORMED if it is not an hsmkeys v1 name.  Needs no context:
+ * the probe uses it on names seen on the wire. */
+int hsmkeys_name_epoch(const unsigned char name[HSMKEYS_KEY_NAME_LEN], uint64_t *epoch);
+
+typedef struct hsmkeys_stats {
+    uint64_t tickets_issued;      /* encryption keys handed out */
+    uint64_t tickets_resumed;     /* decryption keys handed out */
+    uint64_t tickets_renewed;     /* ... of which with renew set */
+    uint64_t refused_foreign;     /* names of another master or domain */
+    uint64_t refused_window;      /* names outside the window */
+    uint64_t refused_unavailable; /* key needed while the token was failing */
+    uint64_t token_derivations;   /* epoch keys derived by the token */
+    uint64_t token_calls;         /* PKCS#11 calls made after open */
+    uint64_t token_errors;        /* failed token operations */
+} hsmkeys_stats;
+
+void hsmkeys_get_stats(const hsmkeys_ctx *ctx, hsmkeys_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HSMKEYS_H */

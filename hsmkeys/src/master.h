@@ -1,0 +1,64 @@
+/*
+ * master.h - master generations on a token, and the policy they must meet.
+ *
+ * A master is a secret-key object (CKK_GENERIC_SECRET or CKK_SHA256_HMAC)
+ * with CKA_SIGN.  All generations share the label named by the URI; each
+ * carries hsmkeys' CKA_ID, which records its generation and activation time
+ * so every server reads the same schedule from its own token:
+ *
+ *   CKA_ID = 'H' 'K' 0x01 || generation uint32 BE || activation int64 BE
+ *            (15 bytes; activation in unix seconds)
+ *
+ * A master whose CKA_ID has another form (one a vendor tool created) is
+ * adopted as generation 0, active since time 0.
+ */
+#ifndef HSMKEYS_MASTER_H
+#define HSMKEYS_MASTER_H
+
+#include <stdint.h>
+#include "p11.h"
+#include "kdf.h"
+
+#define HK_MASTER_ID_LEN 15
+#define HK_MASTER_ID_VERSION 0x01
+
+typedef struct hk_master {
+    CK_OBJECT_HANDLE handle;
+    uint32_t generation;
+    int64_t activation;           /* unix seconds */
+    unsigned char tag[HK_TAG_LEN];/* name tag for the configured domain */
+    int sensitive, extractable;   /* 1, 0, or -1 if unreadable */
+    int always_sensitive, never_extractable, wrap_with_trusted;
+    CK_KEY_TYPE key_type;
+} hk_master;
+
+void hk_master_id_encode(uint32_t generation, int64_t activation,
+                         unsigned char id[HK_MASTER_ID_LEN]);
+/* Returns HSMKEYS_OK, or HSMKEYS_E_MALFORMED for an id of another form. */
+int hk_master_id_decode(const unsigned char *id, size_t len,
+                        uint32_t *generation, int64_t *activation);
+
+/* Find every secret key matching the URI's object label/id, read its
+ * attributes, and sort by activation.  *out is malloc'd (free()).
+ * Returns HSMKEYS_OK, HSMKEYS_E_NO_MASTER, HSMKEYS_E_TOKEN, HSMKEYS_E_NOMEM. */
+int hk_master_find(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u,
+                   hk_master **out, size_t *n) HK_WARN_UNUSED;
+
+/* Refuse a master that is not SENSITIVE, or EXTRACTABLE (unless
+ * allow_extractable), or EXTRACTABLE without WRAP_WITH_TRUSTED (always).
+ * Returns HSMKEYS_OK or HSMKEYS_E_UNSAFE_MASTER with a message saying how
+ * to fix it. */
+int hk_master_check_policy(const hk_master *mk, int allow_extractable) HK_WARN_UNUSED;
+
+/* PRF adapter for kdf.h: arg is a struct hk_master_prf. */
+struct hk_master_prf {
+    hk_module *module;
+    CK_SESSION_HANDLE session;
+    CK_OBJECT_HANDLE key;
+    CK_RV last_rv;
+    unsigned calls;
+};
+int hk_master_prf(void *arg, const unsigned char *msg, size_t len,
+                  unsigned char out[32]);
+
+#endif /* HSMKEYS_MASTER_H */

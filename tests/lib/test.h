@@ -1,0 +1,43 @@
+/*
+ * test.h - the unit-test harness: TAP output, asserts that print both sides.
+ *
+ *   T_CASE("name") { ... T_EQ_INT(a, b); ... }  -> "ok N - name" / "not ok N"
+ *   return t_done();                            -> exit status
+ */
+#ifndef HSMKEYS_TEST_H
+#define HSMKEYS_TEST_H
+
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+
+extern int t_case_failed;
+void t_case_begin(const char *name);
+void t_case_end(void);
+void t_skip(const char *name, const char *why);
+int t_done(void);
+void t_fail_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void t_hex(char *out, size_t outlen, const void *p, size_t len);
+
+/* Runs the block once, then reports it. */
+#define T_CASE(name) \
+    for (int t_once_ = (t_case_begin(name), 1); t_once_; t_once_ = (t_case_end(), 0))
+
+#define T_TRUE(c) do { if (!(c)) t_fail_at(__FILE__, __LINE__, "expected true: %s", #c); } while (0)
+#define T_EQ_INT(a, b) do { long long t_a_ = (long long)(a), t_b_ = (long long)(b); \
+    if (t_a_ != t_b_) t_fail_at(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, t_a_, t_b_); } while (0)
+#define T_NE_INT(a, b) do { long long t_a_ = (long long)(a), t_b_ = (long long)(b); \
+    if (t_a_ == t_b_) t_fail_at(__FILE__, __LINE__, "%s != %s: both %lld", #a, #b, t_a_); } while (0)
+#define T_EQ_STR(a, b) do { const char *t_a_ = (a), *t_b_ = (b); \
+    if (!t_a_ || !t_b_ || strcmp(t_a_, t_b_)) t_fail_at(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b, t_a_ ? t_a_ : "(null)", t_b_ ? t_b_ : "(null)"); } while (0)
+#define T_CONTAINS(hay, needle) do { const char *t_h_ = (hay), *t_n_ = (needle); \
+    if (!t_h_ || !strstr(t_h_, t_n_)) t_fail_at(__FILE__, __LINE__, "\"%s\" should contain \"%s\"", t_h_ ? t_h_ : "(null)", t_n_); } while (0)
+#define T_EQ_MEM(a, b, n) do { const void *t_a_ = (a), *t_b_ = (b); size_t t_n_ = (n); \
+    if (memcmp(t_a_, t_b_, t_n_)) { char t_x_[260], t_y_[260]; t_hex(t_x_, sizeof t_x_, t_a_, t_n_); t_hex(t_y_, sizeof t_y_, t_b_, t_n_); \
+    t_fail_at(__FILE__, __LINE__, "%s == %s:\n#   %s\n#   %s", #a, #b, t_x_, t_y_); } } while (0)
+/* Check an hsmkeys call's result; prints hsmkeys_last_error() on mismatch. */
+#define T_RC(expr, want) do { int t_r_ = (expr); if (t_r_ != (want)) \
+    t_fail_at(__FILE__, __LINE__, "%s: got %d, want %d (%s)", #expr, t_r_, (int)(want), hsmkeys_last_error()); } while (0)
+
+#endif

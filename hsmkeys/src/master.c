@@ -1,0 +1,160 @@
+/*
+ * master.c - finding master generations on a token and judging them.
+ *
+ * Threat: a master that can leave the token.  A master is judged by its
+ * attributes (CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED), not by
+ * whether reading CKA_VALUE fails: some modules (tpm2-pkcs11) answer that
+ * read with CKR_OK and length 0.  An EXTRACTABLE master without
+ * WRAP_WITH_TRUSTED can be wrapped by any key a PIN holder imports, so it is
+ * refused even where extractable masters are allowed.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "master.h"
+
+void hk_master_id_encode(uint32_t generation, int64_t activation, unsigned char id[HK_MASTER_ID_LEN])
+{
+    uint64_t a = (uint64_t)activation;
+    int i;
+    id[0] = 'H';
+    id[1] = 'K';
+    id[2] = HK_MASTER_ID_VERSION;
+    for (i = 0; i < 4; i++)
+        id[3 + i] = (unsigned char)(generation >> (8 * (3 - i)));
+    for (i = 0; i < 8; i++)
+        id[7 + i] = (unsigned char)(a >> (8 * (7 - i)));
+}
+
+int hk_master_id_decode(const unsigned char *id, size_t len, uint32_t *generation, int64_t *activation)
+{
+    uint32_t g = 0;
+    uint64_t a = 0;
+    int i;
+    if (id == NULL || len != HK_MASTER_ID_LEN || id[0] != 'H' || id[1] != 'K' ||
+        id[2] != HK_MASTER_ID_VERSION)
+        return HSMKEYS_E_MALFORMED;
+    for (i = 0; i < 4; i++)
+        g = (g << 8) | id[3 + i];
+    for (i = 0; i < 8; i++)
+        a = (a << 8) | id[7 + i];
+    *generation = g;
+    *activation = (int64_t)a;
+    return HSMKEYS_OK;
+}
+
+int hk_master_prf(void *arg, const unsigned char *msg, size_t len, unsigned char out[32])
+{
+    struct hk_master_prf *p = arg;
+    p->calls++;
+    return hk_hmac_sha256(p->module, p->session, p->key, msg, len, out, &p->last_rv);
+}
+
+static int cmp_activation(const void *a, const void *b)
+{
+    const hk_master *x = a, *y = b;
+    if (x->activation != y->activation)
+        return x->activation < y->activation ? -1 : 1;
+    return x->generation < y->generation ? -1 : x->generation > y->generation;
+}
+
+static void read_master(hk_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, hk_master *mk)
+{
+    CK_FUNCTION_LIST_PTR f = hk_module_fns(m);
+    unsigned char id[64];
+    CK_KEY_TYPE kt = (CK_KEY_TYPE)-1;
+    CK_ATTRIBUTE a[2] = { { CKA_ID, id, sizeof id }, { CKA_KEY_TYPE, &kt, sizeof kt } };
+
+    memset(mk, 0, sizeof *mk);
+    mk->handle = h;
+    if (f->C_GetAttributeValue(s, h, a, 2) != CKR_OK) {
+        /* read one by one: some modules fail the whole template */
+        (void)f->C_GetAttributeValue(s, h, &a[0], 1);
+        (void)f->C_GetAttributeValue(s, h, &a[1], 1);
+    }
+    mk->key_type = kt;
+    if (a[0].ulValueLen == CK_UNAVAILABLE_INFORMATION ||
+        hk_master_id_decode(id, a[0].ulValueLen, &mk->generation, &mk->activation) != HSMKEYS_OK) {
+        mk->generation = 0; /* adopted: created by another tool */
+        mk->activation = 0;
+    }
+    mk->sensitive = hk_attr_bool(m, s, h, CKA_SENSITIVE);
+    mk->extractable = hk_attr_bool(m, s, h, CKA_EXTRACTABLE);
+    mk->always_sensitive = hk_attr_bool(m, s, h, CKA_ALWAYS_SENSITIVE);
+    mk->never_extractable = hk_attr_bool(m, s, h, CKA_NEVER_EXTRACTABLE);
+    mk->wrap_with_trusted = hk_attr_bool(m, s, h, CKA_WRAP_WITH_TRUSTED);
+}
+
+int hk_master_find(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u, hk_master **out, size_t *n)
+{
+    CK_FUNCTION_LIST_PTR f = hk_module_fns(m);
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_ATTRIBUTE tmpl[3];
+    CK_ULONG nt = 0, found = 0, i;
+    CK_OBJECT_HANDLE handles[64];
+    const char *label = hk_uri_object_label(u);
+    size_t idlen;
+    const unsigned char *id = hk_uri_object_id(u, &idlen);
+    hk_master *list;
+    CK_RV rv;
+
+    *out = NULL;
+    *n = 0;
+    tmpl[nt].type = CKA_CLASS; tmpl[nt].pValue = &cls; tmpl[nt++].ulValueLen = sizeof cls;
+    if (label != NULL) {
+        tmpl[nt].type = CKA_LABEL; tmpl[nt].pValue = (void *)(uintptr_t)label;
+        tmpl[nt++].ulValueLen = strlen(label);
+    }
+    if (id != NULL) {
+        tmpl[nt].type = CKA_ID; tmpl[nt].pValue = (void *)(uintptr_t)id;
+        tmpl[nt++].ulValueLen = idlen;
+    }
+    rv = f->C_FindObjectsInit(s, tmpl, nt);
+    HK_TRY(hk_p11_check(rv, "C_FindObjectsInit"));
+    rv = f->C_FindObjects(s, handles, 64, &found);
+    (void)f->C_FindObjectsFinal(s);
+    HK_TRY(hk_p11_check(rv, "C_FindObjects"));
+    if (found == 0)
+        return hk_fail(HSMKEYS_E_NO_MASTER, "no secret key %s%s%s on the token: check "
+                       "object=/id= in the URI, that the PIN is the user's, and that the "
+                       "master was provisioned (hsmkeys-tool status)",
+                       label ? "labelled \"" : "with the given id", label ? label : "",
+                       label ? "\"" : "");
+    list = calloc(found, sizeof *list);
+    if (list == NULL)
+        return hk_fail(HSMKEYS_E_NOMEM, "out of memory");
+    for (i = 0; i < found; i++)
+        read_master(m, s, handles[i], &list[i]);
+    qsort(list, found, sizeof *list, cmp_activation);
+    for (i = 1; i < found; i++) {
+        if (list[i].generation == list[i - 1].generation) {
+            uint32_t g = list[i].generation;
+            free(list);
+            return hk_fail(HSMKEYS_E_NO_MASTER, "the token holds two masters of generation %u "
+                           "under this label: destroy the duplicate (hsmkeys-tool status)", g);
+        }
+    }
+    *out = list;
+    *n = found;
+    return HSMKEYS_OK;
+}
+
+int hk_master_check_policy(const hk_master *mk, int allow_extractable)
+{
+    if (mk->key_type != CKK_GENERIC_SECRET && mk->key_type != CKK_SHA256_HMAC)
+        return hk_fail(HSMKEYS_E_NO_MASTER, "master generation %u has key type 0x%lx: use "
+                       "CKK_GENERIC_SECRET or CKK_SHA256_HMAC (32 bytes or more)",
+                       mk->generation, (unsigned long)mk->key_type);
+    if (mk->sensitive != 1)
+        return hk_fail(HSMKEYS_E_UNSAFE_MASTER, "master generation %u is not CKA_SENSITIVE: its "
+                       "value can be read from the token; destroy it and create a new one with "
+                       "hsmkeys-tool create", mk->generation);
+    if (mk->extractable != 0 && mk->wrap_with_trusted != 1)
+        return hk_fail(HSMKEYS_E_UNSAFE_MASTER, "master generation %u is CKA_EXTRACTABLE without "
+                       "CKA_WRAP_WITH_TRUSTED: anyone with the user PIN can export it; destroy it "
+                       "and create a new one with hsmkeys-tool create", mk->generation);
+    if (mk->extractable != 0 && !allow_extractable)
+        return hk_fail(HSMKEYS_E_UNSAFE_MASTER, "master generation %u is still CKA_EXTRACTABLE: "
+                       "finish the cloning ceremony and seal it (hsmkeys-tool seal)",
+                       mk->generation);
+    return HSMKEYS_OK;
+}

@@ -1,0 +1,211 @@
+/* softhsm.c - throwaway SoftHSM2 tokens for tests (see softhsm.h). */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <openssl/evp.h>
+#include "softhsm.h"
+#include "p11.h"
+#include "master.h"
+
+int t_write_file(const char *path, const char *content, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    size_t n = strlen(content);
+    if (fd < 0 || write(fd, content, n) != (ssize_t)n) {
+        perror(path);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    fchmod(fd, mode);
+    close(fd);
+    return 0;
+}
+
+int t_hsm_setup(t_hsm *h)
+{
+    char tokens[300], conf[700];
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(h->dir, sizeof h->dir, "%s/hsmkeys-test-XXXXXX", tmp);
+    if (mkdtemp(h->dir) == NULL) {
+        perror("mkdtemp");
+        return -1;
+    }
+    snprintf(tokens, sizeof tokens, "%s/tokens", h->dir);
+    mkdir(tokens, 0700);
+    snprintf(h->conf, sizeof h->conf, "%s/softhsm2.conf", h->dir);
+    snprintf(conf, sizeof conf, "directories.tokendir = %s\nobjectstore.backend = file\n"
+             "log.level = ERROR\nslots.removable = false\n", tokens);
+    if (t_write_file(h->conf, conf, 0600) != 0)
+        return -1;
+    snprintf(h->pin_file, sizeof h->pin_file, "%s/pin", h->dir);
+    snprintf(h->so_pin_file, sizeof h->so_pin_file, "%s/so-pin", h->dir);
+    if (t_write_file(h->pin_file, T_USER_PIN, 0600) || t_write_file(h->so_pin_file, T_SO_PIN, 0600))
+        return -1;
+    setenv("SOFTHSM2_CONF", h->conf, 1);
+    return 0;
+}
+
+void t_hsm_cleanup(t_hsm *h)
+{
+    char cmd[400];
+    if (h->dir[0] == '\0' || strstr(h->dir, "hsmkeys-test-") == NULL)
+        return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", h->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup of %s failed\n", h->dir);
+}
+
+static int pad_label(const char *label, CK_UTF8CHAR out[32])
+{
+    size_t n = strlen(label);
+    if (n > 32)
+        return -1;
+    memset(out, ' ', 32);
+    memcpy(out, label, n);
+    return 0;
+}
+
+int t_token_init(const char *module, const char *label, const char *so_pin, const char *pin)
+{
+    hk_module *m = NULL;
+    CK_FUNCTION_LIST_PTR f;
+    CK_SLOT_ID slots[64];
+    CK_ULONG n = 64, i;
+    CK_TOKEN_INFO ti;
+    CK_UTF8CHAR lab[32];
+    CK_SESSION_HANDLE s;
+    CK_RV rv;
+    int done = -1;
+
+    if (hk_module_get(module, NULL, &m) != HSMKEYS_OK) {
+        fprintf(stderr, "t_token_init: %s\n", hsmkeys_last_error());
+        return -1;
+    }
+    f = hk_module_fns(m);
+    if (f->C_GetSlotList(CK_FALSE, slots, &n) != CKR_OK || pad_label(label, lab))
+        goto out;
+    for (i = 0; i < n; i++) {
+        if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || (ti.flags & CKF_TOKEN_INITIALIZED))
+            continue;
+        rv = f->C_InitToken(slots[i], (CK_UTF8CHAR_PTR)so_pin, strlen(so_pin), lab);
+        if (rv != CKR_OK) {
+            fprintf(stderr, "C_InitToken: %s\n", hk_ckr_name(rv));
+            goto out;
+        }
+        /* SoftHSM2 moves the new token to another slot id: find it by label. */
+        n = 64;
+        if (f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
+            goto out;
+        for (i = 0; i < n; i++) {
+            if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && !memcmp(ti.label, lab, 32))
+                break;
+        }
+        if (i == n)
+            goto out;
+        if (f->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK)
+            goto out;
+        rv = f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)so_pin, strlen(so_pin));
+        if (rv == CKR_OK)
+            rv = f->C_InitPIN(s, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+        (void)f->C_Logout(s);
+        (void)f->C_CloseSession(s);
+        if (rv != CKR_OK) {
+            fprintf(stderr, "C_InitPIN: %s\n", hk_ckr_name(rv));
+            goto out;
+        }
+        done = 0;
+        break;
+    }
+out:
+    if (done != 0)
+        fprintf(stderr, "t_token_init(%s) failed\n", label);
+    hk_module_put(m);
+    return done;
+}
+
+void t_master_from_seed(const char *seed, unsigned char out[32])
+{
+    char buf[300];
+    size_t n = (size_t)snprintf(buf, sizeof buf, "hsmkeys test master:%s", seed);
+    EVP_Digest(buf, n < sizeof buf ? n : sizeof buf - 1, out, NULL, EVP_sha256(), NULL);
+}
+
+static int find_token(CK_FUNCTION_LIST_PTR f, const char *token, CK_SLOT_ID *slot)
+{
+    CK_SLOT_ID slots[64];
+    CK_ULONG n = 64, i;
+    CK_TOKEN_INFO ti;
+    CK_UTF8CHAR lab[32];
+    if (pad_label(token, lab) || f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && !memcmp(ti.label, lab, 32)) {
+            *slot = slots[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int t_master_import(const char *module, const char *token, const char *pin,
+                    const unsigned char *value, size_t len, const t_master_opts *o)
+{
+    hk_module *m = NULL;
+    CK_FUNCTION_LIST_PTR f;
+    CK_SLOT_ID slot;
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_BBOOL sens = o->not_sensitive ? CK_FALSE : CK_TRUE;
+    CK_BBOOL extr = o->extractable ? CK_TRUE : CK_FALSE;
+    CK_BBOOL wwt = o->wrap_with_trusted ? CK_TRUE : CK_FALSE;
+    unsigned char id[HK_MASTER_ID_LEN];
+    const char *label = o->label ? o->label : "hsmkeys-master";
+    CK_OBJECT_HANDLE h;
+    CK_RV rv;
+    int ok = -1;
+
+    hk_master_id_encode(o->generation ? o->generation : 1, o->activation, id);
+    if (o->vendor_id)
+        memcpy(id, "vendor-key-0001", HK_MASTER_ID_LEN);
+    CK_ATTRIBUTE t[] = {
+        { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+        { CKA_TOKEN, &yes, sizeof yes }, { CKA_PRIVATE, &yes, sizeof yes },
+        { CKA_SENSITIVE, &sens, sizeof sens }, { CKA_EXTRACTABLE, &extr, sizeof extr },
+        { CKA_WRAP_WITH_TRUSTED, &wwt, sizeof wwt },
+        { CKA_SIGN, &yes, sizeof yes }, { CKA_VERIFY, &no, sizeof no },
+        { CKA_LABEL, (void *)(uintptr_t)label, strlen(label) }, { CKA_ID, id, sizeof id },
+        { CKA_VALUE, (void *)(uintptr_t)value, len },
+    };
+    if (hk_module_get(module, NULL, &m) != HSMKEYS_OK)
+        return -1;
+    f = hk_module_fns(m);
+    if (find_token(f, token, &slot) != 0) {
+        fprintf(stderr, "t_master_import: no token %s\n", token);
+        goto out;
+    }
+    if (f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK)
+        goto out;
+    rv = f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+    if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
+        rv = f->C_CreateObject(s, t, sizeof t / sizeof t[0], &h);
+    if (rv != CKR_OK)
+        fprintf(stderr, "t_master_import: %s\n", hk_ckr_name(rv));
+    else
+        ok = 0;
+    (void)f->C_CloseSession(s);
+out:
+    hk_module_put(m);
+    return ok;
+}
+
+void t_uri(char *out, size_t len, const char *token, const char *pin_file)
+{
+    snprintf(out, len, "pkcs11:token=%s;object=hsmkeys-master?module-path=%s&pin-source=%s",
+             token, T_SOFTHSM_MODULE, pin_file);
+}

@@ -1,0 +1,58 @@
+/*
+ * softhsm.h - throwaway SoftHSM2 tokens for tests.
+ *
+ * Every test process gets its own token directory under /tmp with its own
+ * softhsm2.conf (SOFTHSM2_CONF is set before the module is initialised), so
+ * tests never touch a real token or each other.  Masters imported here come
+ * from a known value: for tests only, never for a real fleet.
+ */
+#ifndef HSMKEYS_TEST_SOFTHSM_H
+#define HSMKEYS_TEST_SOFTHSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define T_SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define T_SO_PIN   "so-pin-5678"
+#define T_USER_PIN "user-pin-1234"
+
+typedef struct t_hsm {
+    char dir[256];   /* temp dir: tokens/, softhsm2.conf, pin files */
+    char conf[320];
+    char pin_file[320];
+    char so_pin_file[320];
+} t_hsm;
+
+/* Make the directory and conf and set SOFTHSM2_CONF; 0 on success. */
+int t_hsm_setup(t_hsm *h);
+void t_hsm_cleanup(t_hsm *h);
+
+/* Initialise a token labelled `label` in the first free slot with the test
+ * SO and user PINs.  0 on success; prints why on failure. */
+int t_token_init(const char *module, const char *label, const char *so_pin, const char *pin);
+
+typedef struct t_master_opts {
+    const char *label;      /* default "hsmkeys-master" */
+    uint32_t generation;    /* default 1 */
+    int64_t activation;     /* default 0 */
+    int not_sensitive;      /* import with CKA_SENSITIVE=FALSE (bad-input tests) */
+    int extractable;        /* CKA_EXTRACTABLE=TRUE */
+    int wrap_with_trusted;  /* CKA_WRAP_WITH_TRUSTED=TRUE */
+    int vendor_id;          /* use a non-hsmkeys CKA_ID (adopted master) */
+} t_master_opts;
+
+/* The known test master of a seed: SHA-256("hsmkeys test master:" || seed). */
+void t_master_from_seed(const char *seed, unsigned char out[32]);
+
+/* Import `value` as a master on token `token` (logged in with `pin`). */
+int t_master_import(const char *module, const char *token, const char *pin,
+                    const unsigned char *value, size_t len, const t_master_opts *o);
+
+/* Write a PIN file with the given mode; 0 on success. */
+int t_write_file(const char *path, const char *content, mode_t mode);
+
+/* "pkcs11:token=<token>;object=hsmkeys-master?module-path=...&pin-source=<pin_file>" */
+void t_uri(char *out, size_t len, const char *token, const char *pin_file);
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * conn.c - one probe connection: TCP connect, TLS handshake offering the
+ * client's newest session ticket, one HTTP GET, and what it tells.
+ *
+ * Ticket bookkeeping: TLS 1.3 tickets arrive after the handshake, one or more
+ * per connection; the session callback keeps the latest (client->fresh).  In
+ * TLS 1.2 OpenSSL does not call it on a resumed connection, so the session is
+ * taken with SSL_get1_session(), which carries a renewed ticket if one came.
+ *
+ * Threat: the server is untrusted.  Reads are bounded (PROBE_RESP_MAX kept,
+ * PROBE_READ_MAX read), every socket operation has a timeout, and the
+ * backend name taken from the response is reduced to safe printable bytes
+ * before it reaches a table, CSV or JSON.
+ */
+#include "probe.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/err.h>
+
+#define PROBE_RESP_MAX 16384
+#define PROBE_READ_MAX (1 << 20)
+
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    probe_client *c = SSL_get_app_data(ssl);
+    if (!c)
+        return 0;
+    if (c->fresh)
+        SSL_SESSION_free(c->fresh);
+    c->fresh = sess;
+    return 1; /* we keep the reference */
+}
+
+SSL_CTX *probe_ssl_ctx(const probe_opts *o)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        fprintf(stderr, "hsmkeys-probe: cannot create an OpenSSL client context\n");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, o->tls_version ? o->tls_version : TLS1_2_VERSION);
+    if (o->tls_version)
+        SSL_CTX_set_max_proto_version(ctx, o->tls_version);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+    if (o->cafile) {
+        if (SSL_CTX_load_verify_locations(ctx, o->cafile, NULL) != 1) {
+            fprintf(stderr, "hsmkeys-probe: --cafile %s: cannot load certificates\n", o->cafile);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    }
+    return ctx;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void set_err(probe_conn *rec, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char buf[120] = "";
+    if (e)
+        ERR_error_string_n(e, buf, sizeof buf);
+    snprintf(rec->err, sizeof rec->err, "%s%s%s", what, e ? ": " : "", buf);
+    ERR_clear_error();
+}
+
+static int tcp_connect(const probe_opts *o, probe_conn *rec)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    int rc = getaddrinfo(o->host, o->port, &hints, &res);
+    if (rc) {
+        snprintf(rec->err, sizeof rec->err, "cannot resolve %s: %s", o->host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    struct timeval tv = { .tv_sec = o->timeout_s };
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        snprintf(rec->err, sizeof rec->err, "cannot connect to %s:%s", o->host, o->port);
+    return fd;
+}
+
+/* Copy a header value / body word into dst, keeping only safe characters. */
+static void copy_name(char *dst, size_t dstlen, const char *src, size_t n)
+{
+    while (n && (*src == ' ' || *src == '\t')) { src++; n--; }
+    while (n && isspace((unsigned char)src[n - 1])) n--;
+    size_t j = 0;
+    for (size_t i = 0; i < n && j + 1 < dstlen; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        dst[j++] = (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '/' || ch == ':')
+                   ? (char)ch : '_';
+    }
+    dst[j] = '\0';
+}
+
+/* The line of resp that starts with "key:" (case-insensitive), value in *v. */
+static int find_line(const char *resp, size_t len, const char *key, const char **v, size_t *vlen)
+{
+    size_t kl = strlen(key);
+    const char *p = resp, *end = resp + len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        if ((size_t)(eol - p) > kl && p[kl] == ':' && strncasecmp(p, key, kl) == 0) {
+            *v = p + kl + 1;
+            *vlen = (size_t)(eol - p) - kl - 1;
+            return 1;
+        }
+        p = eol + 1;
+    }
+    return 0;
+}
+
+static void parse_backend(const probe_opts *o, const char *resp, size_t len, probe_conn *rec)
+{
+    const char *hdr_end = NULL;
+    for (size_t i = 0; i + 3 < len; i++)
+        if (!memcmp(resp + i, "\r\n\r\n", 4)) { hdr_end = resp + i + 2; break; }
+    size_t hlen = hdr_end ? (size_t)(hdr_end - resp) : len;
+    const char *v;
+    size_t vl;
+    if (find_line(resp, hlen, o->backend_header, &v, &vl)) {
+        copy_name(rec->backend, sizeof rec->backend, v, vl);
+        return;
+    }
+    if (hdr_end && find_line(hdr_end + 2, len - hlen - 2, "server", &v, &vl))
+        copy_name(rec->backend, sizeof rec->backend, v, vl);
+}
+
+/* Read the whole response (up to Content-Length or EOF). 0 ok, -1 error. */
+static int read_response(SSL *ssl, char *buf, size_t *len, probe_conn *rec)
+{
+    size_t have = 0, total = 0;
+    long want = -1; /* total bytes expected once headers are in */
+    char scratch[4096];
+    for (;;) {
+        char *dst = have < PROBE_RESP_MAX - 1 ? buf + have : scratch;
+        size_t room = have < PROBE_RESP_MAX - 1 ? PROBE_RESP_MAX - 1 - have : sizeof scratch;
+        int n = SSL_read(ssl, dst, (int)room);
+        if (n <= 0) {
+            int e = SSL_get_error(ssl, n);
+            if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && total > 0))
+                break;
+            set_err(rec, "reading the response failed");
+            return -1;
+        }
+        if (dst == buf + have)
+            have += (size_t)n;
+        total += (size_t)n;
+        buf[have] = '\0';
+        if (want < 0) {
+            char *he = strstr(buf, "\r\n\r\n");
+            const char *v;
+            size_t vl;
+            if (he && find_line(buf, (size_t)(he - buf), "content-length", &v, &vl))
+                want = (long)(he - buf) + 4 + strtol(v, NULL, 10);
+        }
+        if ((want >= 0 && (long)total >= want) || total > PROBE_READ_MAX)
+            break;
+    }
+    *len = have;
+    if (have < 12 || strncmp(buf, "HTTP/", 5)) {
+        snprintf(rec->err, sizeof rec->err, "the server did not answer with HTTP");
+        return -1;
+    }
+    return 0;
+}
+
+static int session_name(SSL_SESSION *s, unsigned char name[PROBE_NAME_LEN])
+{
+    const unsigned char *t = NULL;
+    size_t tl = 0;
+    if (!s)
+        return 0;
+    SSL_SESSION_get0_ticket(s, &t, &tl);
+    if (!t || tl < PROBE_NAME_LEN)
+        return 0;
+    memcpy(name, t, PROBE_NAME_LEN);
+    return 1;
+}
+
+void probe_connect_once(const probe_opts *o, SSL_CTX *ctx, probe_client *c, probe_conn *rec)
+{
+    SSL *ssl = NULL;
+    SSL_SESSION *got = NULL;
+    char *resp = NULL;
+    rec->version = "-";
+    int fd = tcp_connect(o, rec);
+    if (fd < 0)
+        goto out;
+    ssl = SSL_new(ctx);
+    resp = malloc(PROBE_RESP_MAX);
+    if (!ssl || !resp) {
+        snprintf(rec->err, sizeof rec->err, "out of memory");
+        goto out;
+    }
+    SSL_set_app_data(ssl, c);
+    SSL_set_fd(ssl, fd);
+    const char *host = o->sni;
+    if (host)
+        SSL_set_tlsext_host_name(ssl, host);
+    else
+        host = o->host;
+    if (c->session && SSL_SESSION_is_resumable(c->session)) {
+        SSL_set_session(ssl, c->session);
+        rec->offered = 1;
+        rec->offered_has_name = session_name(c->session, rec->offered_name);
+    }
+    double t0 = now_ms();
+    if (SSL_connect(ssl) != 1) {
+        set_err(rec, "TLS handshake failed");
+        goto out;
+    }
+    rec->handshake_ms = now_ms() - t0;
+    rec->resumed = SSL_session_reused(ssl);
+    rec->version = SSL_get_version(ssl);
+
+    char req[1024];
+    int rl = snprintf(req, sizeof req,
+                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hsmkeys-probe\r\n"
+                      "X-Probe-Id: %s\r\nConnection: close\r\n\r\n", o->path, host, rec->id);
+    if (rl < 0 || (size_t)rl >= sizeof req || SSL_write(ssl, req, rl) != rl) {
+        set_err(rec, "sending the request failed");
+        goto out;
+    }
+    size_t len = 0;
+    if (read_response(ssl, resp, &len, rec))
+        goto out;
+    parse_backend(o, resp, len, rec);
+    rec->ok = 1;
+    SSL_shutdown(ssl);
+
+out:
+    /* The newest session: TLS 1.3 from the callback, TLS 1.2 from the SSL. */
+    if (ssl && SSL_version(ssl) < TLS1_3_VERSION) {
+        got = SSL_get1_session(ssl);
+        if (got && got == c->session) { SSL_SESSION_free(got); got = NULL; }
+    } else if (c->fresh) {
+        got = c->fresh;
+    }
+    c->fresh = NULL;
+    if (got && rec->ok) {
+        rec->new_has_name = session_name(got, rec->new_name);
+        rec->lifetime_hint = (uint32_t)SSL_SESSION_get_ticket_lifetime_hint(got);
+        rec->renewed = rec->offered_has_name && rec->new_has_name &&
+                       memcmp(rec->offered_name, rec->new_name, PROBE_NAME_LEN) != 0;
+    }
+    if (got && SSL_SESSION_is_resumable(got)) {
+        if (c->session)
+            SSL_SESSION_free(c->session);
+        c->session = got;
+    } else if (got) {
+        SSL_SESSION_free(got);
+    }
+    if (ssl)
+        SSL_free(ssl);
+    if (fd >= 0)
+        close(fd);
+    free(resp);
+    ERR_clear_error();
+}

@@ -1,0 +1,109 @@
+/*
+ * probe.h - hsmkeys-probe: measures TLS session resumption across a fleet
+ * behind a load balancer, against any TLS server.
+ *
+ * Layout: options.c (command line), ticket.c (what a ticket's first 16 bytes
+ * say), conn.c (one connection: TCP, handshake offering the newest ticket,
+ * one HTTP GET), report.c (summaries, table, CSV, JSON), main.c (client
+ * threads, exit status).
+ *
+ * Threat: the probe talks to servers it does not trust.  Everything read from
+ * the network is bounded (response size, header length, timeouts) and treated
+ * as text to print, never as a format.  It holds no secrets: the session
+ * tickets it keeps are opaque to it and die with the process.
+ */
+#ifndef HSMKEYS_PROBE_H
+#define HSMKEYS_PROBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+#define PROBE_NAME_LEN     16  /* ticket key name: first 16 bytes of a ticket */
+#define PROBE_BACKEND_MAX  64
+#define PROBE_ERR_MAX      400
+#define PROBE_CLIENT_MAX   64
+
+typedef struct probe_opts {
+    char host[256];
+    char port[16];
+    const char *sni;            /* NULL: no SNI */
+    const char *path;           /* request path */
+    const char *backend_header; /* response header naming the backend */
+    const char *cafile;         /* verify the server against it; NULL: no check */
+    const char *csv_path;       /* per-connection records; "-" = stdout */
+    const char *json_path;      /* summary + records; "-" = stdout */
+    const char *client_prefix;  /* client names: PREFIX1..PREFIXn */
+    int tls_version;            /* 0 (any), TLS1_2_VERSION, TLS1_3_VERSION */
+    int count;                  /* connections per client (0: use duration) */
+    double duration;            /* seconds; 0: use count */
+    int clients;
+    int interval_ms;
+    int jitter;                 /* randomise the interval by +-50% */
+    int timeout_s;
+    double min_rate;            /* percent; -1: no check */
+    int quiet;
+} probe_opts;
+
+/* One connection as the client saw it. */
+typedef struct probe_conn {
+    int client;                 /* index into the clients */
+    int seq;                    /* 1-based within the client */
+    char id[32];                /* request id sent as X-Probe-Id: C1-7 */
+    char backend[PROBE_BACKEND_MAX]; /* "" if the server does not say */
+    int ok;                     /* handshake and request completed */
+    char err[PROBE_ERR_MAX];
+    int offered;                /* a session/ticket was offered */
+    int resumed;
+    const char *version;        /* "TLSv1.3", static string */
+    double handshake_ms;
+    int offered_has_name;       /* offered a ticket (not a bare session id) */
+    unsigned char offered_name[PROBE_NAME_LEN];
+    int new_has_name;           /* received a new ticket on this connection */
+    unsigned char new_name[PROBE_NAME_LEN];
+    uint32_t lifetime_hint;     /* of the newest ticket received, seconds */
+    int renewed;                /* new ticket under a different key name */
+} probe_conn;
+
+/* ---- options.c ---- */
+/* Returns 0, or 2 after printing a message (usage error), or 3 for --help. */
+int probe_parse_args(int argc, char **argv, probe_opts *o);
+void probe_usage(FILE *f);
+
+/* ---- ticket.c ---- */
+/* Ticket key name as hex (33 bytes). */
+void probe_name_hex(const unsigned char name[PROBE_NAME_LEN], char out[33]);
+/* 1 and *epoch if the name parses as an hsmkeys v1 key name, else 0. */
+int probe_name_epoch(const unsigned char name[PROBE_NAME_LEN], uint64_t *epoch);
+
+/* ---- conn.c ---- */
+typedef struct probe_client {
+    int index;
+    char name[16];
+    SSL_SESSION *session;       /* newest resumable session/ticket, owned */
+    SSL_SESSION *fresh;         /* ticket received during the current connection */
+} probe_client;
+
+/* Set up the shared client SSL_CTX (session callback installed).  NULL and a
+ * message on stderr on failure. */
+SSL_CTX *probe_ssl_ctx(const probe_opts *o);
+/* One connection for client c; fills rec (rec->ok says if it worked). */
+void probe_connect_once(const probe_opts *o, SSL_CTX *ctx, probe_client *c,
+                        probe_conn *rec);
+
+/* ---- report.c ---- */
+typedef struct probe_run {
+    const probe_opts *o;
+    probe_client *clients;
+    probe_conn **conns;         /* per client, array of ncon[i] records */
+    int *ncon;
+} probe_run;
+
+/* Overall resumption rate over connections that offered a session, percent
+ * (100 if none offered). */
+double probe_overall_rate(const probe_run *r, int *offered, int *resumed, int *failed);
+void probe_print_table(const probe_run *r, FILE *f);
+int probe_write_csv(const probe_run *r, const char *path);
+int probe_write_json(const probe_run *r, const char *path);
+
+#endif /* HSMKEYS_PROBE_H */

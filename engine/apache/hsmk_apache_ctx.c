@@ -1,0 +1,116 @@
+/*
+ * hsmk_apache_ctx.c - open and share hsmkeys contexts.  See hsmk_apache_ctx.h.
+ *
+ * Layout: an apr_hash_t (userdata of the configuration pool) from
+ * hsmk_conf_key() to the open hsmkeys_ctx.  The SSL_CTXs take their own
+ * references (hsmkeys_ssl_attach), so the hash holds exactly one.
+ */
+#include "hsmk_apache_ctx.h" /* httpd.h first */
+
+#include "apr_hash.h"
+#include "apr_strings.h"
+#include "http_log.h"
+
+extern module AP_MODULE_DECLARE_DATA hsmkeys_module;
+APLOG_USE_MODULE(hsmkeys);
+
+#define HSMK_POOL_KEY "mod_hsmkeys:contexts"
+
+void hsmk_log(void *arg, int level, const char *msg)
+{
+    server_rec *s = arg;
+
+    if (level < APLOG_EMERG)
+        level = APLOG_EMERG;
+    if (level > APLOG_DEBUG)
+        level = APLOG_DEBUG;
+    ap_log_error(APLOG_MARK, level, 0, s, "hsmkeys: %s", msg);
+}
+
+static apr_status_t close_all(void *data)
+{
+    apr_hash_t *h = data;
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(NULL, h); hi != NULL; hi = apr_hash_next(hi)) {
+        void *v;
+        apr_hash_this(hi, NULL, NULL, &v);
+        hsmkeys_close(v);
+    }
+    apr_hash_clear(h);
+    return APR_SUCCESS;
+}
+
+static apr_hash_t *registry(apr_pool_t *p)
+{
+    void *h = NULL;
+
+    apr_pool_userdata_get(&h, HSMK_POOL_KEY, p);
+    if (h == NULL) {
+        h = apr_hash_make(p);
+        apr_pool_userdata_set(h, HSMK_POOL_KEY, apr_pool_cleanup_null, p);
+        apr_pool_cleanup_register(p, h, close_all, apr_pool_cleanup_null);
+    }
+    return h;
+}
+
+static apr_status_t open_ctx(server_rec *s, const hsmk_srv_conf *c,
+                             hsmkeys_ctx **out)
+{
+    hsmkeys_config *cfg = NULL;
+    const char *opt = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = hsmk_conf_build(c, hsmk_log, s, &cfg, &opt);
+    if (rc != HSMKEYS_OK) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "mod_hsmkeys: server %s:%u (%s): %s refused: %s (%s)",
+                     s->server_hostname, (unsigned)s->port, c->where, opt,
+                     hsmkeys_last_error(), hsmkeys_result_name(rc));
+        return APR_EGENERAL;
+    }
+    rc = hsmkeys_open(cfg, out);
+    hsmkeys_config_free(cfg);
+    if (rc != HSMKEYS_OK) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "mod_hsmkeys: server %s:%u (%s): cannot use the ticket "
+                     "master named by HSMKeysURI: %s (%s)",
+                     s->server_hostname, (unsigned)s->port, c->where,
+                     hsmkeys_last_error(), hsmkeys_result_name(rc));
+        *out = NULL;
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t hsmk_ctx_get(server_rec *s, apr_pool_t *p, const hsmk_srv_conf *c,
+                          hsmkeys_ctx **out)
+{
+    apr_hash_t *h = registry(p);
+    const char *key = hsmk_conf_key(p, c);
+    hsmkeys_ctx *ctx = apr_hash_get(h, key, APR_HASH_KEY_STRING);
+    apr_status_t rv;
+
+    if (ctx == NULL) {
+        rv = open_ctx(s, c, &ctx);
+        if (rv != APR_SUCCESS)
+            return rv;
+        apr_hash_set(h, key, APR_HASH_KEY_STRING, ctx);
+    }
+    *out = ctx;
+    return APR_SUCCESS;
+}
+
+apr_status_t hsmk_ctx_probe(server_rec *s, apr_pool_t *ptemp,
+                            const hsmk_srv_conf *c)
+{
+    hsmkeys_ctx *ctx = NULL;
+    apr_status_t rv;
+
+    (void)ptemp;
+    rv = open_ctx(s, c, &ctx);
+    if (rv == APR_SUCCESS)
+        hsmkeys_close(ctx);
+    return rv;
+}

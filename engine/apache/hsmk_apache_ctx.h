@@ -1,0 +1,36 @@
+/*
+ * hsmk_apache_ctx.h - open the hsmkeys contexts of mod_hsmkeys' servers.
+ *
+ * Servers whose settings are equal share one context (one token session,
+ * one key cache) for the lifetime of a configuration pool; the pool's
+ * cleanup closes them on restart and exit, which wipes the cached keys.
+ * Threat: a token that cannot be used must stop the server from starting
+ * (or `apache2 -t` from passing) with a message that says why; a server
+ * never runs with tickets under a local random key instead.
+ */
+#ifndef HSMK_APACHE_CTX_H
+#define HSMK_APACHE_CTX_H
+
+#include "httpd.h"
+
+#include <hsmkeys/hsmkeys.h>
+
+#include "hsmk_apache_conf.h"
+
+/* libhsmkeys log sink: arg is the server_rec to log for. */
+void hsmk_log(void *arg, int level, const char *msg);
+
+/*
+ * The context for server s with settings c, opened on first use and kept
+ * until pool p is cleared.  No reference is added for the caller.  On
+ * failure logs an EMERG message (server, directive, libhsmkeys' reason and
+ * result name) and returns APR_EGENERAL.
+ */
+apr_status_t hsmk_ctx_get(server_rec *s, apr_pool_t *p, const hsmk_srv_conf *c,
+                          hsmkeys_ctx **out);
+
+/* Open and close at once, to report token errors from `apache2 -t`. */
+apr_status_t hsmk_ctx_probe(server_rec *s, apr_pool_t *ptemp,
+                            const hsmk_srv_conf *c);
+
+#endif /* HSMK_APACHE_CTX_H */

@@ -1,0 +1,32 @@
+/* schedule.c - epoch arithmetic (see schedule.h). */
+#include "schedule.h"
+
+uint64_t hk_epoch_of(int64_t t, int64_t p)
+{
+    return t <= 0 ? 0 : (uint64_t)(t / p);
+}
+
+unsigned hk_window_past(int64_t l, int64_t p)
+{
+    return (unsigned)((l + p - 1) / p);
+}
+
+uint64_t hk_window_low(uint64_t e_now, unsigned past)
+{
+    return e_now > past ? e_now - past : 0;
+}
+
+int hk_window_contains(uint64_t e_now, unsigned past, uint64_t e)
+{
+    return e >= hk_window_low(e_now, past) && e <= e_now + 1;
+}
+
+size_t hk_active_generation(const hk_generation *g, size_t n, uint64_t epoch, int64_t p)
+{
+    int64_t start = (int64_t)(epoch * (uint64_t)p);
+    size_t i, active = 0;
+    for (i = 0; i < n; i++)
+        if (g[i].activation <= start)
+            active = i;
+    return active;
+}

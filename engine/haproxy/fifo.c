@@ -1,0 +1,156 @@
+/*
+ * fifo.c - serve HAProxy's start-up `tls-ticket-keys` through a FIFO (see
+ * fifo.h for why and for the threats: a swapped path, other readers).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "feeder.h"
+#include "fifo.h"
+#include "flog.h"
+
+static int check_fifo(const struct stat *st, const char *path, char *err, size_t err_len)
+{
+    if (!S_ISFIFO(st->st_mode)) {
+        snprintf(err, err_len, "%s exists and is not a FIFO: refusing to write ticket keys into it "
+                 "(remove it; the feeder creates the FIFO)", path);
+        return -1;
+    }
+    if (st->st_uid != geteuid()) {
+        snprintf(err, err_len, "%s is owned by uid %u, not by the feeder (uid %u)", path,
+                 (unsigned)st->st_uid, (unsigned)geteuid());
+        return -1;
+    }
+    if (st->st_mode & 077) {
+        snprintf(err, err_len, "%s is mode %04o: other users could read the keys; chmod 600 it",
+                 path, (unsigned)(st->st_mode & 07777));
+        return -1;
+    }
+    return 0;
+}
+
+int fd_fifo_prepare(fd_fifo *f, char *err, size_t err_len)
+{
+    struct stat st;
+
+    if (lstat(f->path, &st) != 0) {
+        if (errno != ENOENT) {
+            snprintf(err, err_len, "%s: %s", f->path, strerror(errno));
+            return -1;
+        }
+        if (mkfifo(f->path, 0600) != 0) {
+            snprintf(err, err_len, "cannot create the FIFO %s: %s", f->path, strerror(errno));
+            return -1;
+        }
+        f->created = 1;
+        if (lstat(f->path, &st) != 0) {
+            snprintf(err, err_len, "%s: %s", f->path, strerror(errno));
+            return -1;
+        }
+    }
+    return check_fifo(&st, f->path, err, err_len);
+}
+
+/* Write [e-1, e, e+1] to a reader; 0 or -1 (logged). */
+static int serve_one(fd_fifo *f, int fd, fd_lockbuf *buf)
+{
+    unsigned char *scratch = buf->p;
+    char *text = (char *)buf->p + FD_KEY_RECORD_LEN;
+    char name_hex[FD_NAME_HEX_LEN + 1], enc_name[FD_NAME_HEX_LEN + 1];
+    uint64_t e = hsmkeys_current_epoch(f->ctx);
+    size_t off = 0;
+    ssize_t n;
+    int rc = HSMKEYS_OK;
+
+    for (int i = 0; i < FD_RING && rc == HSMKEYS_OK; i++) {
+        rc = fd_keyline(f->ctx, e - 1 + (uint64_t)i, scratch, text + off, name_hex);
+        off += FD_KEYLINE_LEN;
+        text[off++] = '\n';
+        if (i == 1)
+            memcpy(enc_name, name_hex, sizeof enc_name);
+    }
+    if (rc != HSMKEYS_OK) {
+        hsmkeys_wipe(buf->p, buf->len);
+        flog(LOG_ERR, "%s: no start-up keys served (HAProxy will refuse to start): %s (%s)",
+             f->path, hsmkeys_last_error(), hsmkeys_result_name(rc));
+        return -1;
+    }
+    do
+        n = write(fd, text, off); /* off <= PIPE_BUF: one atomic write */
+    while (n < 0 && errno == EINTR);
+    hsmkeys_wipe(buf->p, buf->len);
+    if (n != (ssize_t)off) {
+        flog(LOG_ERR, "%s: writing the start-up keys failed: %s", f->path,
+             n < 0 ? strerror(errno) : "short write");
+        return -1;
+    }
+    flog(LOG_NOTICE, "%s: served start-up keys, epochs %llu..%llu; encrypting with epoch %llu (name %s)",
+         f->path, (unsigned long long)(e - 1), (unsigned long long)(e + 1), (unsigned long long)e,
+         enc_name);
+    return 0;
+}
+
+static void *fifo_thread(void *arg)
+{
+    fd_fifo *f = arg;
+    fd_lockbuf buf;
+    char err[512];
+
+    if (fd_lockbuf_alloc(&buf, FD_KEY_RECORD_LEN + FD_RING * (FD_KEYLINE_LEN + 1) + 1) != 0) {
+        flog(LOG_ERR, "%s: cannot lock memory for keys: %s", f->path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        struct timespec pause = { 0, 200 * 1000 * 1000 };
+        struct stat st;
+        /* Blocks until a reader (HAProxy parsing its configuration) opens it. */
+        int fd = open(f->path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            flog(LOG_ERR, "%s: cannot open the FIFO: %s; start-up keys no longer served", f->path,
+                 strerror(errno));
+            break;
+        }
+        if (fstat(fd, &st) != 0 || check_fifo(&st, f->path, err, sizeof err) != 0) {
+            close(fd);
+            flog(LOG_ERR, "%s; start-up keys no longer served", err);
+            break;
+        }
+        (void)serve_one(f, fd, &buf);
+        close(fd);
+        /* Let this reader see EOF and close before serving the next one. */
+        nanosleep(&pause, NULL);
+    }
+    fd_lockbuf_free(&buf);
+    return NULL;
+}
+
+int fd_fifo_start(fd_fifo *f, char *err, size_t err_len)
+{
+    sigset_t all, old;
+    int rc;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    rc = pthread_create(&f->thread, NULL, fifo_thread, f);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot start the FIFO thread: %s", strerror(rc));
+        return -1;
+    }
+    pthread_detach(f->thread);
+    f->started = 1;
+    return 0;
+}
+
+void fd_fifo_cleanup(fd_fifo *f)
+{
+    if (f->created)
+        unlink(f->path);
+}

@@ -1,0 +1,31 @@
+/*
+ * opts.h - command line of hsmkeys-haproxy-feeder.
+ *
+ * Threat: secrets on the command line, visible to every local user in
+ * /proc/PID/cmdline.  The PIN is only ever named by a file (pin-source in the
+ * URI or --pin-source); a URI carrying pin-value= is refused.
+ */
+#ifndef HSMKEYS_FEEDER_OPTS_H
+#define HSMKEYS_FEEDER_OPTS_H
+
+#include "feeder.h"
+
+typedef struct fd_opts {
+    const char *uri, *domain, *epoch, *lifetime, *module, *module_args, *pin_source;
+    const char *sockets[FD_MAX_SOCKETS];
+    int n_sockets;
+    const char *fifos[FD_MAX_FIFOS];
+    int n_fifos;
+    const char *keys_id;
+    const char *pidfile;
+    int once, foreground, verbose;
+    int interval_ms;      /* how often each HAProxy is checked for a restart */
+    int max_backoff_ms;
+    int timeout_ms;
+} fd_opts;
+
+/* Parse argv.  Returns 0 (run), 1 (--help/--version printed: exit 0) or
+ * -1 (message printed to stderr: exit 2). */
+int fd_opts_parse(fd_opts *o, int argc, char **argv);
+
+#endif

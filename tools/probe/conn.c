@@ -3,7 +3,7 @@
  * client's newest session ticket, one HTTP GET, and what it tells.
  *
  * Ticket bookkeeping: TLS 1.3 tickets arrive after the handshake, one or more
- * per connection; the session callback keeps the latest (client->fresh).  In
+ * per connection; the session callback keeps the latest (conn_state).  In
  * TLS 1.2 OpenSSL does not call it on a resumed connection, so the session is
  * taken with SSL_get1_session(), which carries a renewed ticket if one came.
  *
@@ -29,14 +29,19 @@
 #define PROBE_RESP_MAX 16384
 #define PROBE_READ_MAX (1 << 20)
 
+/* Per-connection state reachable from the session callback. */
+typedef struct conn_state {
+    SSL_SESSION *fresh;         /* newest ticket received on this connection */
+} conn_state;
+
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
-    probe_client *c = SSL_get_app_data(ssl);
-    if (!c)
+    conn_state *st = SSL_get_app_data(ssl);
+    if (!st)
         return 0;
-    if (c->fresh)
-        SSL_SESSION_free(c->fresh);
-    c->fresh = sess;
+    if (st->fresh)
+        SSL_SESSION_free(st->fresh);
+    st->fresh = sess;
     return 1; /* we keep the reference */
 }
 
@@ -215,7 +220,8 @@ static int session_name(SSL_SESSION *s, unsigned char name[PROBE_NAME_LEN])
 void probe_connect_once(const probe_opts *o, SSL_CTX *ctx, probe_client *c, probe_conn *rec)
 {
     SSL *ssl = NULL;
-    SSL_SESSION *got = NULL;
+    SSL_SESSION *got = NULL, *offer = NULL;
+    conn_state st = { NULL };
     char *resp = NULL;
     rec->version = "-";
     int fd = tcp_connect(o, rec);
@@ -227,17 +233,21 @@ void probe_connect_once(const probe_opts *o, SSL_CTX *ctx, probe_client *c, prob
         snprintf(rec->err, sizeof rec->err, "out of memory");
         goto out;
     }
-    SSL_set_app_data(ssl, c);
+    SSL_set_app_data(ssl, &st);
     SSL_set_fd(ssl, fd);
     const char *host = o->sni;
     if (host)
         SSL_set_tlsext_host_name(ssl, host);
     else
         host = o->host;
-    if (c->session && SSL_SESSION_is_resumable(c->session)) {
-        SSL_set_session(ssl, c->session);
+    pthread_mutex_lock(&c->lock);
+    if (c->session && SSL_SESSION_is_resumable(c->session) && SSL_SESSION_up_ref(c->session))
+        offer = c->session;
+    pthread_mutex_unlock(&c->lock);
+    if (offer) {
+        SSL_set_session(ssl, offer);
         rec->offered = 1;
-        rec->offered_has_name = session_name(c->session, rec->offered_name);
+        rec->offered_has_name = session_name(offer, rec->offered_name);
     }
     double t0 = now_ms();
     if (SSL_connect(ssl) != 1) {
@@ -267,11 +277,11 @@ out:
     /* The newest session: TLS 1.3 from the callback, TLS 1.2 from the SSL. */
     if (ssl && SSL_version(ssl) < TLS1_3_VERSION) {
         got = SSL_get1_session(ssl);
-        if (got && got == c->session) { SSL_SESSION_free(got); got = NULL; }
-    } else if (c->fresh) {
-        got = c->fresh;
+        if (got && got == offer) { SSL_SESSION_free(got); got = NULL; }
+        if (st.fresh) SSL_SESSION_free(st.fresh);
+    } else {
+        got = st.fresh;
     }
-    c->fresh = NULL;
     if (got && rec->ok) {
         rec->new_has_name = session_name(got, rec->new_name);
         rec->lifetime_hint = (uint32_t)SSL_SESSION_get_ticket_lifetime_hint(got);
@@ -279,12 +289,17 @@ out:
                        memcmp(rec->offered_name, rec->new_name, PROBE_NAME_LEN) != 0;
     }
     if (got && SSL_SESSION_is_resumable(got)) {
-        if (c->session)
-            SSL_SESSION_free(c->session);
-        c->session = got;
+        pthread_mutex_lock(&c->lock);
+        SSL_SESSION *old = c->session;
+        c->session = got; /* the newest wins */
+        pthread_mutex_unlock(&c->lock);
+        if (old)
+            SSL_SESSION_free(old);
     } else if (got) {
         SSL_SESSION_free(got);
     }
+    if (offer)
+        SSL_SESSION_free(offer);
     if (ssl)
         SSL_free(ssl);
     if (fd >= 0)

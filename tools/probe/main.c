@@ -22,8 +22,6 @@ typedef struct worker {
     const probe_opts *o;
     SSL_CTX *ctx;
     probe_client *client;
-    probe_conn *conns;
-    int cap, n;
     double deadline; /* monotonic seconds, 0 = none */
 } worker;
 
@@ -44,37 +42,58 @@ static void pause_ms(const probe_opts *o)
         RAND_bytes((unsigned char *)&r, sizeof r);
         ms *= 0.5 + (double)(r % 1001) / 1000.0; /* 50% .. 150% */
     }
-    struct timespec ts = { (time_t)(ms / 1000), (long)((ms - (double)(long)(ms / 1000) * 1000) * 1e6) };
+    long ns = (long)(ms * 1e6);
+    struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
     nanosleep(&ts, NULL);
 }
 
-static void *run_client(void *arg)
+/* Store a finished record in the client's list.  0 ok, -1 out of memory. */
+static int keep(probe_client *c, const probe_conn *rec)
+{
+    int rc = 0;
+    pthread_mutex_lock(&c->lock);
+    if (c->n == c->cap) {
+        int ncap = c->cap ? 2 * c->cap : 256;
+        probe_conn *nc = realloc(c->conns, (size_t)ncap * sizeof *nc);
+        if (nc) { c->conns = nc; c->cap = ncap; }
+        else rc = -1;
+    }
+    if (!rc)
+        c->conns[c->n++] = *rec;
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+/* One connection loop of a client; --parallel loops share the client. */
+static void *run_loop(void *arg)
 {
     worker *w = arg;
-    for (;;) {
-        if (w->o->count && w->n >= w->o->count)
-            break;
+    probe_client *c = w->client;
+    for (int first = 1;; first = 0) {
+        if (!first)
+            pause_ms(w->o);
         if (w->deadline && mono_s() >= w->deadline)
             break;
-        if (w->n == w->cap) {
-            int ncap = w->cap ? 2 * w->cap : 256;
-            probe_conn *nc = realloc(w->conns, (size_t)ncap * sizeof *nc);
-            if (!nc)
-                break;
-            w->conns = nc;
-            w->cap = ncap;
-        }
-        probe_conn *rec = &w->conns[w->n];
-        memset(rec, 0, sizeof *rec);
-        rec->client = w->client->index;
-        rec->seq = w->n + 1;
-        snprintf(rec->id, sizeof rec->id, "%s-%d", w->client->name, rec->seq);
-        if (w->n)
-            pause_ms(w->o);
-        probe_connect_once(w->o, w->ctx, w->client, rec);
-        w->n++;
+        pthread_mutex_lock(&c->lock);
+        int seq = (!w->o->count || c->started < w->o->count) ? ++c->started : 0;
+        pthread_mutex_unlock(&c->lock);
+        if (!seq)
+            break;
+        probe_conn rec;
+        memset(&rec, 0, sizeof rec);
+        rec.client = c->index;
+        rec.seq = seq;
+        snprintf(rec.id, sizeof rec.id, "%s-%s-%d", w->o->run_tag, c->name, seq);
+        probe_connect_once(w->o, w->ctx, c, &rec);
+        if (keep(c, &rec))
+            break;
     }
     return NULL;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+    return ((const probe_conn *)a)->seq - ((const probe_conn *)b)->seq;
 }
 
 int main(int argc, char **argv)
@@ -90,40 +109,45 @@ int main(int argc, char **argv)
     if (!ctx)
         return 2;
 
+    unsigned char tag[3];
+    RAND_bytes(tag, sizeof tag);
+    snprintf(o.run_tag, sizeof o.run_tag, "%02x%02x%02x", tag[0], tag[1], tag[2]);
+    int nloops = o.clients * o.parallel;
     probe_client *clients = calloc((size_t)o.clients, sizeof *clients);
-    worker *w = calloc((size_t)o.clients, sizeof *w);
-    pthread_t *th = calloc((size_t)o.clients, sizeof *th);
-    probe_conn **conns = calloc((size_t)o.clients, sizeof *conns);
-    int *ncon = calloc((size_t)o.clients, sizeof *ncon);
-    if (!clients || !w || !th || !conns || !ncon) {
+    worker *w = calloc((size_t)nloops, sizeof *w);
+    pthread_t *th = calloc((size_t)nloops, sizeof *th);
+    if (!clients || !w || !th) {
         fprintf(stderr, "hsmkeys-probe: out of memory\n");
         return 2;
     }
     double deadline = o.duration > 0 ? mono_s() + o.duration : 0;
     for (int i = 0; i < o.clients; i++) {
         clients[i].index = i;
+        pthread_mutex_init(&clients[i].lock, NULL);
         snprintf(clients[i].name, sizeof clients[i].name, "%s%d", o.client_prefix, i + 1);
-        w[i] = (worker){ .o = &o, .ctx = ctx, .client = &clients[i], .deadline = deadline };
-        if (pthread_create(&th[i], NULL, run_client, &w[i])) {
-            fprintf(stderr, "hsmkeys-probe: cannot start client thread %d\n", i + 1);
+    }
+    for (int k = 0; k < nloops; k++) {
+        w[k] = (worker){ .o = &o, .ctx = ctx, .client = &clients[k % o.clients], .deadline = deadline };
+        if (pthread_create(&th[k], NULL, run_loop, &w[k])) {
+            fprintf(stderr, "hsmkeys-probe: cannot start client thread %d\n", k + 1);
             return 2;
         }
     }
-    for (int i = 0; i < o.clients; i++) {
-        pthread_join(th[i], NULL);
-        conns[i] = w[i].conns;
-        ncon[i] = w[i].n;
-    }
+    for (int k = 0; k < nloops; k++)
+        pthread_join(th[k], NULL);
+    for (int i = 0; i < o.clients; i++)
+        qsort(clients[i].conns, (size_t)clients[i].n, sizeof *clients[i].conns, cmp_seq);
 
-    probe_run run = { .o = &o, .clients = clients, .conns = conns, .ncon = ncon };
+    probe_run run = { .o = &o, .clients = clients };
     int to_stdout = (o.csv_path && !strcmp(o.csv_path, "-")) ||
                     (o.json_path && !strcmp(o.json_path, "-"));
     if (!o.quiet) {
         FILE *f = to_stdout ? stderr : stdout;
-        fprintf(f, "hsmkeys-probe: %s:%s%s%s, %d client%s, %s\n", o.host, o.port,
-                o.sni ? " sni " : "", o.sni ? o.sni : "", o.clients, o.clients > 1 ? "s" : "",
+        fprintf(f, "hsmkeys-probe: %s:%s%s%s, %d client%s x %d parallel, %s, run %s\n", o.host,
+                o.port, o.sni ? " sni " : "", o.sni ? o.sni : "", o.clients,
+                o.clients > 1 ? "s" : "", o.parallel,
                 o.tls_version == TLS1_2_VERSION ? "TLS 1.2" :
-                o.tls_version == TLS1_3_VERSION ? "TLS 1.3" : "TLS 1.2-1.3");
+                o.tls_version == TLS1_3_VERSION ? "TLS 1.3" : "TLS 1.2-1.3", o.run_tag);
         probe_print_table(&run, f);
     }
     int status = 0;
@@ -135,9 +159,9 @@ int main(int argc, char **argv)
     int offered, resumed, failed;
     double rate = probe_overall_rate(&run, &offered, &resumed, &failed);
     for (int i = 0; i < o.clients; i++)
-        for (int j = 0; j < ncon[i]; j++)
-            if (!conns[i][j].ok) {
-                fprintf(stderr, "hsmkeys-probe: %s: %s\n", conns[i][j].id, conns[i][j].err);
+        for (int j = 0; j < clients[i].n; j++)
+            if (!clients[i].conns[j].ok) {
+                fprintf(stderr, "hsmkeys-probe: %s: %s\n", clients[i].conns[j].id, clients[i].conns[j].err);
                 break; /* first failure per client is enough */
             }
     if (!status && failed) {
@@ -151,9 +175,10 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < o.clients; i++) {
         if (clients[i].session) SSL_SESSION_free(clients[i].session);
-        free(conns[i]);
+        free(clients[i].conns);
+        pthread_mutex_destroy(&clients[i].lock);
     }
-    free(clients); free(w); free(th); free(conns); free(ncon);
+    free(clients); free(w); free(th);
     SSL_CTX_free(ctx);
     return status;
 }

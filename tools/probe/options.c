@@ -23,6 +23,8 @@ void probe_usage(FILE *f)
 "  -d, --duration SEC     reconnect for SEC seconds instead of a count\n"
 "  -c, --clients N        concurrent clients, each a thread with its own\n"
 "                         tickets, named C1..CN (default 1)\n"
+"  -p, --parallel N       connections at once per client, sharing its newest\n"
+"                         ticket like a connection pool (default 1)\n"
 "  -i, --interval MS      pause between a client's connections (default 0),\n"
 "                         varied by +-50% unless --no-jitter\n"
 "      --no-jitter        keep the interval exact\n"
@@ -121,6 +123,7 @@ int probe_parse_args(int argc, char **argv, probe_opts *o)
         {"duration", required_argument, 0, 'd'},
         {"clients", required_argument, 0, 'c'},
         {"interval", required_argument, 0, 'i'},
+        {"parallel", required_argument, 0, 'p'},
         {"no-jitter", no_argument, 0, O_NOJITTER},
         {"sni", required_argument, 0, O_SNI},
         {"tls1.2", no_argument, 0, O_TLS12},
@@ -143,17 +146,20 @@ int probe_parse_args(int argc, char **argv, probe_opts *o)
     o->client_prefix = "C";
     o->count = 20;
     o->clients = 1;
+    o->parallel = 1;
     o->jitter = 1;
     o->timeout_s = 5;
     o->min_rate = -1;
     int ch, have_count = 0;
-    while ((ch = getopt_long(argc, argv, "n:d:c:i:qh", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "n:d:c:i:p:qh", longs, NULL)) != -1) {
         switch (ch) {
         case 'n': if (parse_int("--count", optarg, 1, 1000000, &o->count)) return 2;
                   have_count = 1; break;
         case 'd': if (parse_double("--duration", optarg, 0.001, 86400, &o->duration)) return 2;
                   break;
         case 'c': if (parse_int("--clients", optarg, 1, PROBE_CLIENT_MAX, &o->clients)) return 2;
+                  break;
+        case 'p': if (parse_int("--parallel", optarg, 1, 64, &o->parallel)) return 2;
                   break;
         case 'i': if (parse_int("--interval", optarg, 0, 3600000, &o->interval_ms)) return 2;
                   break;

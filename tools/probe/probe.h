@@ -17,6 +17,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <openssl/ssl.h>
 
 #define PROBE_NAME_LEN     16  /* ticket key name: first 16 bytes of a ticket */
@@ -38,6 +40,8 @@ typedef struct probe_opts {
     int count;                  /* connections per client (0: use duration) */
     double duration;            /* seconds; 0: use count */
     int clients;
+    int parallel;               /* connection loops per client */
+    char run_tag[8];            /* random, prefixes request ids */
     int interval_ms;
     int jitter;                 /* randomise the interval by +-50% */
     int timeout_s;
@@ -49,7 +53,7 @@ typedef struct probe_opts {
 typedef struct probe_conn {
     int client;                 /* index into the clients */
     int seq;                    /* 1-based within the client */
-    char id[32];                /* request id sent as X-Probe-Id: C1-7 */
+    char id[40];                /* request id sent as X-Probe-Id: 3fa9c1-C1-7 */
     char backend[PROBE_BACKEND_MAX]; /* "" if the server does not say */
     int ok;                     /* handshake and request completed */
     char err[PROBE_ERR_MAX];
@@ -77,11 +81,15 @@ void probe_name_hex(const unsigned char name[PROBE_NAME_LEN], char out[33]);
 int probe_name_epoch(const unsigned char name[PROBE_NAME_LEN], uint64_t *epoch);
 
 /* ---- conn.c ---- */
+/* A client: one or more connection loops (--parallel) sharing one ticket
+ * store, as a busy server's connection pool shares its session cache. */
 typedef struct probe_client {
     int index;
     char name[16];
+    pthread_mutex_t lock;       /* guards everything below */
     SSL_SESSION *session;       /* newest resumable session/ticket, owned */
-    SSL_SESSION *fresh;         /* ticket received during the current connection */
+    probe_conn *conns;          /* completed connections, in order of start */
+    int n, cap, started;
 } probe_client;
 
 /* Set up the shared client SSL_CTX (session callback installed).  NULL and a
@@ -94,9 +102,7 @@ void probe_connect_once(const probe_opts *o, SSL_CTX *ctx, probe_client *c,
 /* ---- report.c ---- */
 typedef struct probe_run {
     const probe_opts *o;
-    probe_client *clients;
-    probe_conn **conns;         /* per client, array of ncon[i] records */
-    int *ncon;
+    probe_client *clients;      /* clients[i].conns[0..n) */
 } probe_run;
 
 /* Overall resumption rate over connections that offered a session, percent

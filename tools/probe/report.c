@@ -46,7 +46,7 @@ static int total_conns(const probe_run *r)
 {
     int n = 0;
     for (int i = 0; i < r->o->clients; i++)
-        n += r->ncon[i];
+        n += r->clients[i].n;
     return n;
 }
 
@@ -88,10 +88,10 @@ static int summarise(const probe_run *r, summary *s)
     if (!s->clients || !s->backends || agg_init(&s->all, "all", cap))
         return -1;
     for (int i = 0; i < nc; i++) {
-        if (agg_init(&s->clients[i], r->clients[i].name, r->ncon[i]))
+        if (agg_init(&s->clients[i], r->clients[i].name, r->clients[i].n))
             return -1;
-        for (int j = 0; j < r->ncon[i]; j++) {
-            const probe_conn *c = &r->conns[i][j];
+        for (int j = 0; j < r->clients[i].n; j++) {
+            const probe_conn *c = &r->clients[i].conns[j];
             agg_add(&s->clients[i], c);
             agg_add(&s->all, c);
             if (!c->ok)
@@ -124,8 +124,8 @@ double probe_overall_rate(const probe_run *r, int *offered, int *resumed, int *f
 {
     int o = 0, res = 0, f = 0;
     for (int i = 0; i < r->o->clients; i++)
-        for (int j = 0; j < r->ncon[i]; j++) {
-            const probe_conn *c = &r->conns[i][j];
+        for (int j = 0; j < r->clients[i].n; j++) {
+            const probe_conn *c = &r->clients[i].conns[j];
             if (!c->ok) { f++; continue; }
             if (c->offered) { o++; res += c->resumed; }
         }
@@ -165,8 +165,8 @@ static void print_names(const probe_run *r, FILE *f)
     if (!seen || !count)
         goto out;
     for (int i = 0; i < r->o->clients; i++)
-        for (int j = 0; j < r->ncon[i]; j++) {
-            const probe_conn *c = &r->conns[i][j];
+        for (int j = 0; j < r->clients[i].n; j++) {
+            const probe_conn *c = &r->clients[i].conns[j];
             if (!c->new_has_name)
                 continue;
             int k;
@@ -248,8 +248,8 @@ int probe_write_csv(const probe_run *r, const char *path)
     fprintf(f, "client,seq,id,backend,ok,offered,resumed,version,handshake_ms,"
                "offered_name,offered_epoch,new_name,new_epoch,lifetime_hint,renewed,error\n");
     for (int i = 0; i < r->o->clients; i++)
-        for (int j = 0; j < r->ncon[i]; j++) {
-            const probe_conn *c = &r->conns[i][j];
+        for (int j = 0; j < r->clients[i].n; j++) {
+            const probe_conn *c = &r->clients[i].conns[j];
             char on[33] = "", nn[33] = "", oe[24], ne[24];
             if (c->offered_has_name) probe_name_hex(c->offered_name, on);
             if (c->new_has_name) probe_name_hex(c->new_name, nn);
@@ -324,8 +324,8 @@ int probe_write_json(const probe_run *r, const char *path)
     fputs(",\"connections\":[", f);
     int first = 1;
     for (int i = 0; i < r->o->clients; i++)
-        for (int j = 0; j < r->ncon[i]; j++) {
-            const probe_conn *c = &r->conns[i][j];
+        for (int j = 0; j < r->clients[i].n; j++) {
+            const probe_conn *c = &r->clients[i].conns[j];
             char nn[33] = "";
             uint64_t e;
             if (c->new_has_name) probe_name_hex(c->new_name, nn);

@@ -1,0 +1,82 @@
+# fleet.sh - start and stop the seed's topology on loopback, for the demo and
+# tests/lab.  Source after tests/lib/lab.sh and lab_init; S1 and S2 must be
+# lab hosts (lab_host) for the hsmkeys mode.
+#
+#   fleet_start MODE [EPOCH [LIFETIME]]   MODE: baseline | hsmkeys
+#       LB 127.0.0.10, S1 127.0.0.11, S2 127.0.0.12, one port for all three
+#       (like :443 on three hosts); exports FLEET_LB (ADDR:PORT) and
+#       FLEET_CONNS (the servers' per-connection logs, S1 then S2).
+#   fleet_stop                            stop S1, S2 and LB (by recorded PID)
+#   fleet_server_view CSV                 compare the servers' per-connection
+#       view (resumed or not) with the probe's CSV; prints a summary line and
+#       returns 0 only if every connection is known to a server and agrees.
+#
+# Threat handled: only processes started here are stopped (by PID, lab.sh);
+# the servers read their PIN from the lab's 0600 pin file via the URI, never
+# from argv or the environment.
+
+FLEET_LB_ADDR=${FLEET_LB_ADDR:-127.0.0.10}
+FLEET_S1_ADDR=${FLEET_S1_ADDR:-127.0.0.11}
+FLEET_S2_ADDR=${FLEET_S2_ADDR:-127.0.0.12}
+FLEET_DOMAIN=${FLEET_DOMAIN:-example.com}
+
+fleet_start() {
+    local mode=$1 epoch=${2:-5s} lifetime=${3:-10s} port s addr conf uri
+    port=$(lab_port) || return 1
+    FLEET_MODE=$mode
+    FLEET_LB=$FLEET_LB_ADDR:$port
+    FLEET_CONNS="$LAB/$mode-S1.conns $LAB/$mode-S2.conns"
+    export FLEET_LB FLEET_CONNS FLEET_MODE
+    for s in S1 S2; do
+        addr=FLEET_${s}_ADDR; addr=${!addr}
+        : > "$LAB/$mode-$s.conns"
+        if [ "$mode" = baseline ]; then
+            lab_spawn "$mode-$s" "$HSMKEYS_BUILD/hsmkeys-demo-server" --name "$s" \
+                --listen "$addr:$port" --log "$LAB/$mode-$s.conns" --baseline
+        else
+            conf=${s}_CONF; uri=${s}_URI
+            lab_spawn "$mode-$s" env SOFTHSM2_CONF="${!conf}" "$HSMKEYS_BUILD/hsmkeys-demo-server" \
+                --name "$s" --listen "$addr:$port" --log "$LAB/$mode-$s.conns" \
+                -o "uri=${!uri}" -o "domain=$FLEET_DOMAIN" -o "epoch=$epoch" -o "lifetime=$lifetime"
+        fi
+    done
+    sed -e "s/@LB@/$FLEET_LB/" -e "s/@S1@/$FLEET_S1_ADDR:$port/" -e "s/@S2@/$FLEET_S2_ADDR:$port/" \
+        "$HSMKEYS_ROOT/demo/haproxy.cfg.in" > "$LAB/$mode-haproxy.cfg"
+    lab_spawn "$mode-LB" haproxy -db -f "$LAB/$mode-haproxy.cfg"
+    local ok=0
+    lab_wait_port "$port" "$FLEET_S1_ADDR" && lab_wait_port "$port" "$FLEET_S2_ADDR" &&
+        lab_wait_port "$port" "$FLEET_LB_ADDR" && ok=1
+    if [ "$ok" != 1 ]; then
+        echo "fleet_start $mode: a server or the LB did not come up; their logs:" >&2
+        tail -n 5 "$LAB/$mode-S1.log" "$LAB/$mode-S2.log" "$LAB/$mode-LB.log" >&2
+        return 1
+    fi
+}
+
+fleet_stop() {
+    lab_stop "$FLEET_MODE-LB"
+    lab_stop "$FLEET_MODE-S1"
+    lab_stop "$FLEET_MODE-S2"
+}
+
+# The servers' view against the probe's CSV, connection by connection.
+fleet_server_view() {
+    local csv=$1
+    # shellcheck disable=SC2086
+    awk -F'[ ,=]' '
+        FNR == 1 && FILENAME ~ /\.csv$/ { next }
+        FILENAME ~ /\.csv$/ { if ($5 == 1) { want[$3] = $7; backend[$3] = $4; n++ } next }
+        $1 == "conn" { got[$3] = $7; srv[$3] = $5 }
+        END {
+            bad = 0; missing = 0
+            for (id in want) {
+                if (!(id in got)) { missing++; if (missing <= 5) print "  no server logged " id > "/dev/stderr"; continue }
+                if (got[id] != want[id] || srv[id] != backend[id]) {
+                    bad++
+                    if (bad <= 5) printf "  %s: client says %s resumed=%s, server %s says resumed=%s\n", id, backend[id], want[id], srv[id], got[id] > "/dev/stderr"
+                }
+            }
+            printf "server view: %d of %d connections agree with the client (%d unknown to the servers)\n", n - bad - missing, n, missing
+            exit (bad || missing || n == 0) ? 1 : 0
+        }' "$csv" $FLEET_CONNS
+}

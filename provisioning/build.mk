@@ -1,0 +1,29 @@
+# provisioning: hsmkeys-tool, the operator CLI that creates, clones, seals,
+# rotates and inspects the master in PKCS#11 tokens (docs/PROVISIONING.md).
+# Linked statically with the library: it uses the internal PKCS#11 layer.
+HKT_SRCS := $(wildcard provisioning/src/*.c)
+HKT_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(HKT_SRCS))
+HKT_BIN  := $(B)/hsmkeys-tool
+HKT_SCRIPTS := $(wildcard provisioning/*.sh)
+
+$(B)/obj/provisioning/%.o: ALL_CFLAGS += -Ihsmkeys/src
+
+$(HKT_BIN): $(HKT_OBJS) $(LIB_A)
+	$(CC) -o $@ $(HKT_OBJS) $(LIB_A) $(ALL_LDFLAGS) $(LIB_LIBS)
+
+# Test helper: issues a ticket with one token and resumes it with another
+# (or two contexts on one shared token), in memory.
+HKT_TICKET_BIN := $(B)/tests/hk-ticket
+$(HKT_TICKET_BIN): $(B)/obj/tests/provisioning/hk-ticket.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIB_LIBS)
+
+ALL_TARGETS += $(HKT_BIN)
+TEST_BINS += $(HKT_BIN) $(HKT_TICKET_BIN)
+INSTALL_HOOKS += install-provisioning
+
+.PHONY: install-provisioning
+install-provisioning: $(HKT_BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/share/hsmkeys/provisioning
+	install -m 0755 $(HKT_BIN) $(DESTDIR)$(BINDIR)/hsmkeys-tool
+	for s in $(HKT_SCRIPTS); do install -m 0755 $$s $(DESTDIR)$(PREFIX)/share/hsmkeys/provisioning/; done

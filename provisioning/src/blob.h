@@ -1,0 +1,54 @@
+/*
+ * blob.h - the wrapped-master file that host A sends to host B.
+ *
+ * Layout (all integers big-endian):
+ *   off  len
+ *   0    4    magic "HKWB"
+ *   4    1    version HKT_BLOB_VERSION
+ *   5    1    mechanism: 1 = CKM_RSA_PKCS_OAEP, SHA-1, MGF1-SHA1, no label
+ *   6    32   target: SHA-256 of the transport public key's SubjectPublicKeyInfo
+ *   38   15   master CKA_ID (master.h: 'HK' 01 || generation || activation)
+ *   53   4    master CKA_KEY_TYPE
+ *   57   8    key check value of the master (kdf.h)
+ *   65   1    label length L (1..64)
+ *   66   L    label
+ *   66+L 2    wrapped length W (1..1024)
+ *   68+L W    wrapped key (C_WrapKey output)
+ *   ...  32   SHA-256 of everything before it
+ * Threat: the blob travels by mail.  Only the target token can open it
+ * (RSA-OAEP to its non-extractable private key).  The checksum detects
+ * corruption, not forgery: anyone can wrap a master of their own for B's
+ * public key, so B also checks the key check value against the one A's
+ * operator reads out over another channel (unwrap --expect-kcv).
+ */
+#ifndef HKT_BLOB_H
+#define HKT_BLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tool.h"
+
+#define HKT_BLOB_VERSION 0x01
+#define HKT_BLOB_MECH_OAEP_SHA1 0x01
+#define HKT_BLOB_MAX_LABEL 64
+#define HKT_BLOB_MAX_WRAPPED 1024
+#define HKT_BLOB_MAX (4 + 1 + 1 + HKT_FP_LEN + HK_MASTER_ID_LEN + 4 + HK_CHECK_VALUE_LEN + 1 + \
+                      HKT_BLOB_MAX_LABEL + 2 + HKT_BLOB_MAX_WRAPPED + 32)
+
+struct hkt_blob {
+    unsigned char mech;
+    unsigned char target[HKT_FP_LEN];
+    unsigned char id[HK_MASTER_ID_LEN];
+    uint32_t key_type;
+    unsigned char kcv[HK_CHECK_VALUE_LEN];
+    char label[HKT_BLOB_MAX_LABEL + 1];
+    unsigned char wrapped[HKT_BLOB_MAX_WRAPPED];
+    size_t wrapped_len;
+};
+
+/* Serialize into out (HKT_BLOB_MAX bytes); returns the length or 0. */
+size_t hkt_blob_encode(const struct hkt_blob *b, unsigned char *out);
+/* Parse; returns 0, or -1 with a message naming what is wrong. */
+int hkt_blob_decode(const unsigned char *in, size_t len, struct hkt_blob *b);
+
+#endif /* HKT_BLOB_H */

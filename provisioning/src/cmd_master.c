@@ -1,0 +1,246 @@
+/*
+ * cmd_master.c - "create", "rotate" and "import-test-master": add a master
+ * generation to the token.
+ *
+ * Owns: the master's attribute template and its CKA_ID (master.h: 'HK' 01 ||
+ * generation || activation).  Threat: a master that leaves the token in
+ * plaintext.  It is generated inside the token (CKM_GENERIC_SECRET_KEY_GEN),
+ * SENSITIVE, and either non-extractable or extractable only under a trusted
+ * wrapping key (WRAP_WITH_TRUSTED), never anything looser; imported bytes are
+ * accepted only behind an explicit test-only flag.  Rotation refuses
+ * duplicate generations and activation times that are not in the future.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "tool.h"
+
+static int add_generation(struct hkt_conn *c, uint32_t gen, int64_t act, int clonable,
+                          const hk_secret *value, CK_OBJECT_HANDLE *out)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_ULONG vlen = 32;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE, ext = clonable ? CK_TRUE : CK_FALSE;
+    unsigned char id[HK_MASTER_ID_LEN];
+    hk_master_id_encode(gen, act, id);
+    CK_ATTRIBUTE t[20] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_KEY_TYPE, &kt, sizeof kt},
+        {CKA_TOKEN, &yes, sizeof yes},
+        {CKA_PRIVATE, &yes, sizeof yes},
+        {CKA_SENSITIVE, &yes, sizeof yes},
+        {CKA_EXTRACTABLE, &ext, sizeof ext},
+        {CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes},
+        {CKA_SIGN, &yes, sizeof yes},
+        {CKA_VERIFY, &no, sizeof no},
+        {CKA_ENCRYPT, &no, sizeof no},
+        {CKA_DECRYPT, &no, sizeof no},
+        {CKA_WRAP, &no, sizeof no},
+        {CKA_UNWRAP, &no, sizeof no},
+        {CKA_DERIVE, &no, sizeof no},
+        {CKA_LABEL, (void *)c->label, strlen(c->label)},
+        {CKA_ID, id, sizeof id},
+    };
+    CK_ULONG n = 16;
+    CK_RV rv;
+    if (value) {
+        t[n].type = CKA_VALUE;
+        t[n].pValue = value->data;
+        t[n].ulValueLen = value->len;
+        n++;
+        rv = c->f->C_CreateObject(c->session, t, n, out);
+    } else {
+        t[n].type = CKA_VALUE_LEN;
+        t[n].pValue = &vlen;
+        t[n].ulValueLen = sizeof vlen;
+        n++;
+        CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+        rv = c->f->C_GenerateKey(c->session, &mech, t, n, out);
+    }
+    if (hk_p11_check(rv, value ? "C_CreateObject" : "C_GenerateKey") != HSMKEYS_OK) {
+        hkt_err_lib("creating the master generation");
+        return -1;
+    }
+    return 0;
+}
+
+/* Check the new object against the library's policy and print its KCV. */
+static int report_new(struct hkt_conn *c, uint32_t gen, CK_OBJECT_HANDLE h)
+{
+    hk_master *m = NULL;
+    size_t n = 0;
+    int rc = -1;
+    if (hkt_masters(c, &m, &n) != 0)
+        goto out;
+    const hk_master *mk = hkt_master_gen(m, n, gen);
+    if (!mk || mk->handle != h) {
+        hkt_err("the new generation %u cannot be found again by label '%s'; it was removed",
+                gen, c->label);
+        goto out;
+    }
+    if (hk_master_check_policy(mk, 1) != HSMKEYS_OK) {
+        hkt_err_lib("the token did not apply the requested attributes; the key was removed");
+        goto out;
+    }
+    unsigned char kcv[HK_CHECK_VALUE_LEN];
+    char hex[2 * HK_CHECK_VALUE_LEN + 1], when[40];
+    if (hkt_kcv(c, h, kcv) != 0)
+        goto out;
+    hkt_hex(hex, kcv, sizeof kcv);
+    hkt_fmt_time(mk->activation, when, sizeof when);
+    hkt_info("token '%s': master '%s' generation %u, active from %s (%lld), %s", c->token_label,
+             c->label, gen, when, (long long)mk->activation,
+             mk->extractable == 1 ? "clonable (extractable under trusted keys only): seal it after cloning"
+                                  : "sealed (non-extractable)");
+    hkt_info("kcv %u %s", gen, hex);
+    rc = 0;
+out:
+    free(m);
+    if (rc != 0)
+        (void)hkt_destroy(c, h, "the new generation");
+    return rc;
+}
+
+static int max_gen(const hk_master *m, size_t n, uint32_t *gen, int64_t *act)
+{
+    *gen = 0;
+    *act = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].generation > *gen)
+            *gen = m[i].generation;
+        if (m[i].activation > *act)
+            *act = m[i].activation;
+    }
+    return n > 0;
+}
+
+static int create_common(struct hkt_opts *o, const hk_secret *value)
+{
+    struct hkt_conn c;
+    hk_master *m = NULL;
+    size_t n = 0;
+    int ret = HKT_EXIT_FAIL;
+    if (hkt_conn_open(&c, o, HKT_LOGIN_USER) != 0)
+        return HKT_EXIT_FAIL;
+    if (hkt_masters(&c, &m, &n) != 0)
+        goto out;
+    uint32_t gen = o->generation >= 0 ? (uint32_t)o->generation : 1;
+    if (n > 0 && !value) {
+        hkt_err("token '%s' already holds master '%s' (%zu generation%s): add a generation with "
+                "'hsmkeys-tool rotate', or choose another --label", c.token_label, c.label, n,
+                n == 1 ? "" : "s");
+        goto out;
+    }
+    if (hkt_master_gen(m, n, gen)) {
+        hkt_err("generation %u of '%s' already exists on token '%s': pick another --generation",
+                gen, c.label, c.token_label);
+        goto out;
+    }
+    CK_OBJECT_HANDLE h;
+    if (add_generation(&c, gen, o->have_activate ? o->activate_at : 0, o->clonable, value, &h) == 0 &&
+        report_new(&c, gen, h) == 0)
+        ret = HKT_EXIT_OK;
+out:
+    free(m);
+    hkt_conn_close(&c);
+    return ret;
+}
+
+int hkt_cmd_create(struct hkt_opts *o)
+{
+    return create_common(o, NULL);
+}
+
+int hkt_cmd_import_test(struct hkt_opts *o)
+{
+    if (!o->for_tests) {
+        hkt_err("import-test-master puts known bytes in the token: such a master is not secret. "
+                "It exists for test vectors only; production masters come from 'create'. "
+                "Pass --i-understand-this-is-for-tests to proceed");
+        return HKT_EXIT_USAGE;
+    }
+    if (!o->in) {
+        hkt_err("import-test-master needs --in FILE (32..64 raw bytes)");
+        return HKT_EXIT_USAGE;
+    }
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    hk_secret v;
+    memset(&v, 0, sizeof v);
+    int ret = HKT_EXIT_FAIL;
+    if (hkt_read_file(o->in, &buf, &len, 512) != 0)
+        return HKT_EXIT_FAIL;
+    if (len < 32 || len > 64) {
+        hkt_err("%s: %zu bytes; a test master is 32..64 raw bytes", o->in, len);
+    } else if (hk_secret_alloc(&v, len) != HSMKEYS_OK) {
+        hkt_err_lib("allocating locked memory");
+    } else {
+        memcpy(v.data, buf, len);
+        v.len = len;
+        ret = create_common(o, &v);
+    }
+    hsmkeys_wipe(buf, len);
+    free(buf);
+    hk_secret_free(&v);
+    return ret;
+}
+
+int hkt_cmd_rotate(struct hkt_opts *o)
+{
+    struct hkt_conn c;
+    hk_master *m = NULL;
+    size_t n = 0;
+    int ret = HKT_EXIT_FAIL;
+    int64_t now = hkt_now(o);
+    char when[40];
+    if (!o->have_activate) {
+        hkt_err("rotate needs --activate-at TIME or --activate-in DURATION: the moment every "
+                "server switches to the new generation (give them time to see it: one epoch or more)");
+        return HKT_EXIT_USAGE;
+    }
+    if (o->activate_at <= now) {
+        hkt_fmt_time(o->activate_at, when, sizeof when);
+        hkt_err("activation time %s is not in the future: servers that already encrypted with the "
+                "current generation this epoch would disagree; pick a later time (e.g. --activate-in 1d)", when);
+        return HKT_EXIT_FAIL;
+    }
+    if (hkt_conn_open(&c, o, HKT_LOGIN_USER) != 0)
+        return HKT_EXIT_FAIL;
+    if (hkt_masters(&c, &m, &n) != 0)
+        goto out;
+    if (n == 0) {
+        hkt_err("token '%s' holds no master '%s' yet: make the first generation with "
+                "'hsmkeys-tool create'", c.token_label, c.label);
+        goto out;
+    }
+    uint32_t top;
+    int64_t last;
+    max_gen(m, n, &top, &last);
+    uint32_t gen = o->generation >= 0 ? (uint32_t)o->generation : top + 1;
+    if (hkt_master_gen(m, n, gen)) {
+        hkt_err("generation %u of '%s' already exists on token '%s': generations are never "
+                "reused; omit --generation to take %u", gen, c.label, c.token_label, top + 1);
+        goto out;
+    }
+    if (gen < top) {
+        hkt_err("generation %u is older than the newest (%u): new generations count upwards", gen, top);
+        goto out;
+    }
+    if (o->activate_at <= last) {
+        hkt_fmt_time(last, when, sizeof when);
+        hkt_err("activation must come after the newest generation's (%s)", when);
+        goto out;
+    }
+    CK_OBJECT_HANDLE h;
+    if (add_generation(&c, gen, o->activate_at, o->clonable, NULL, &h) == 0 &&
+        report_new(&c, gen, h) == 0) {
+        ret = HKT_EXIT_OK;
+        if (o->clonable)
+            hkt_info("next: wrap generation %u for each clone (hsmkeys-tool wrap --generation %u), "
+                     "then seal it", gen, gen);
+    }
+out:
+    free(m);
+    hkt_conn_close(&c);
+    return ret;
+}

@@ -1,0 +1,137 @@
+/*
+ * stall_test.c - a token call that hangs (a slow or wedged HSM) must not
+ * stall handshakes that other threads run on cached keys: the ring is read
+ * without waiting for the thread that derives.
+ *
+ * The fault module holds one C_Sign until released; the test checks that the
+ * handshakes of four threads all finish while that call is still held.  No
+ * timing is asserted: if handshakes waited for the call, they could only
+ * finish after it was released (20 s later), which the test sees.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/ssl.h>
+#include <hsmkeys/hsmkeys_ssl.h>
+#include "test.h"
+#include "fault_env.h"
+#include "tls_mem.h"
+
+#define THREADS 4
+#define RESUMES 100
+#define FULLS 20
+
+static fe_env env;
+static fe_clock clk = { FE_T0 };
+static hsmkeys_ctx *hk;
+static SSL_CTX *srv, *cli;
+static SSL_SESSION *ticket;
+
+struct deriver { uint64_t epoch; int rc; unsigned char name[16]; };
+
+static void *derive_thread(void *arg)
+{
+    struct deriver *d = arg;
+    unsigned char aes[32], hmac[32];
+    d->rc = hsmkeys_epoch_key(hk, d->epoch, d->name, aes, hmac);
+    hsmkeys_wipe(aes, sizeof aes);
+    hsmkeys_wipe(hmac, sizeof hmac);
+    return NULL;
+}
+
+struct worker { int resumed, full_with_ticket; };
+
+static void *handshake_thread(void *arg)
+{
+    struct worker *w = arg;
+    tm_result r;
+    for (int i = 0; i < RESUMES; i++)
+        if (tm_handshake(cli, srv, ticket, &r) == 0) {
+            w->resumed += r.reused;
+            SSL_SESSION_free(r.session);
+        }
+    for (int i = 0; i < FULLS; i++)
+        if (tm_handshake(cli, srv, NULL, &r) == 0) {
+            w->full_with_ticket += r.has_ticket;
+            SSL_SESSION_free(r.session);
+        }
+    return NULL;
+}
+
+int main(void)
+{
+    uint64_t e = (uint64_t)(FE_T0 / FE_EPOCH);
+    struct deriver d = { e - 1, -100, { 0 } };
+    pthread_t dt, ht[THREADS];
+    struct worker w[THREADS];
+    int derive_started = 0;
+
+    if (fe_setup(&env) != 0) {
+        printf("not ok 1 - set-up: token, master and fault module\n");
+        return 1;
+    }
+    srv = tm_server_ctx();
+    cli = tm_client_ctx(TLS1_2_VERSION);
+
+    T_CASE("open, attach, first ticket") {
+        tm_result r;
+        T_RC(fe_open(&env, &clk, &hk), HSMKEYS_OK);
+        T_TRUE(srv && cli && hk);
+        if (hk && srv && cli) {
+            T_RC(hsmkeys_ssl_attach(srv, hk), HSMKEYS_OK);
+            T_EQ_INT(tm_handshake(cli, srv, NULL, &r), 0);
+            T_TRUE(r.has_ticket);
+            ticket = r.session;
+        }
+    }
+    if (!ticket)
+        return t_done();
+
+    T_CASE("a C_Sign held by the token: another thread's derivation waits in it") {
+        env.fc.stall("C_Sign", 20000, 1);
+        /* epoch e - 1 is inside the window but not derived ahead: it needs the token */
+        derive_started = pthread_create(&dt, NULL, derive_thread, &d) == 0;
+        T_TRUE(derive_started);
+        for (int i = 0; i < 10000 && env.fc.stalled_now() == 0; i++) {
+            struct timespec ms = { 0, 1000000 };
+            nanosleep(&ms, NULL);
+        }
+        T_EQ_INT(env.fc.stalled_now(), 1);
+    }
+
+    T_CASE("meanwhile 4 threads finish 480 handshakes on cached keys") {
+        int resumed = 0, full = 0;
+        memset(w, 0, sizeof w);
+        for (int i = 0; i < THREADS; i++)
+            pthread_create(&ht[i], NULL, handshake_thread, &w[i]);
+        for (int i = 0; i < THREADS; i++) {
+            pthread_join(ht[i], NULL);
+            resumed += w[i].resumed;
+            full += w[i].full_with_ticket;
+        }
+        /* still held: no handshake waited for the token */
+        T_EQ_INT(env.fc.stalled_now(), 1);
+        T_EQ_INT(resumed, THREADS * RESUMES);
+        T_EQ_INT(full, THREADS * FULLS);
+    }
+
+    T_CASE("released, the held derivation completes with the right epoch") {
+        uint64_t ep = 0;
+        env.fc.release();
+        if (derive_started)
+            pthread_join(dt, NULL);
+        T_RC(d.rc, HSMKEYS_OK);
+        T_RC(hsmkeys_name_epoch(d.name, &ep), HSMKEYS_OK);
+        T_EQ_INT(ep, e - 1);
+        env.fc.clear();
+    }
+
+    SSL_SESSION_free(ticket);
+    SSL_CTX_free(srv);
+    SSL_CTX_free(cli);
+    hsmkeys_close(hk);
+    tm_cleanup();
+    fe_cleanup(&env);
+    return t_done();
+}

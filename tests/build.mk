@@ -1,7 +1,7 @@
 # tests/build.mk - unit tests (tests/unit/<unit>_test.c -> $(B)/tests/<unit>_test)
 # and the test helper tools.  The shared test library is tests/lib/*.c.
 
-TEST_LIB_SRCS := tests/lib/test.c tests/lib/softhsm.c
+TEST_LIB_SRCS := tests/lib/test.c tests/lib/softhsm.c tests/lib/tls.c
 TEST_LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(TEST_LIB_SRCS))
 TEST_CFLAGS_EXTRA := -Ihsmkeys/src -Itests/lib
 

@@ -87,8 +87,11 @@ static int hk_ticket_key_cb(SSL *s, unsigned char name[16], unsigned char *iv,
         if (set_mac_key(hctx, hmac) != 1 ||
             EVP_DecryptInit_ex2(cctx, a->cipher, aes, iv, NULL) != 1)
             ret = -1;
+        else if (renew || SSL_version(s) == TLS1_3_VERSION)
+            ret = 2; /* TLS 1.3: a fresh ticket per resumption, as RFC 8446
+                      * C.4 asks clients to use each ticket once */
         else
-            ret = renew ? 2 : 1;
+            ret = 1;
     }
     hsmkeys_wipe(aes, sizeof aes);
     hsmkeys_wipe(hmac, sizeof hmac);

@@ -209,3 +209,54 @@ void t_uri(char *out, size_t len, const char *token, const char *pin_file)
     snprintf(out, len, "pkcs11:token=%s;object=hsmkeys-master?module-path=%s&pin-source=%s",
              token, T_SOFTHSM_MODULE, pin_file);
 }
+
+static int64_t t_clock_read(void *arg) { return *(int64_t *)arg; }
+static void t_quiet_log(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    if (level <= HSMKEYS_LOG_WARNING)
+        fprintf(stderr, "# hsmkeys log: %s\n", msg);
+}
+
+hsmkeys_ctx *t_open(const t_hsm *h, const char *token, const char *domain,
+                    const char *epoch, const char *lifetime, int64_t *clock_var)
+{
+    hsmkeys_config *c = NULL;
+    hsmkeys_ctx *ctx = NULL;
+    char uri[700];
+    t_uri(uri, sizeof uri, token, h->pin_file);
+    if (hsmkeys_config_new(&c) != HSMKEYS_OK ||
+        hsmkeys_config_set(c, "uri", uri) != HSMKEYS_OK ||
+        hsmkeys_config_set(c, "domain", domain) != HSMKEYS_OK ||
+        (epoch && hsmkeys_config_set(c, "epoch", epoch) != HSMKEYS_OK) ||
+        (lifetime && hsmkeys_config_set(c, "lifetime", lifetime) != HSMKEYS_OK))
+        goto out;
+    hsmkeys_config_set_log(c, t_quiet_log, NULL);
+    if (clock_var != NULL)
+        hsmkeys_config_set_clock(c, t_clock_read, clock_var);
+    if (hsmkeys_open(c, &ctx) != HSMKEYS_OK)
+        ctx = NULL;
+out:
+    if (ctx == NULL)
+        fprintf(stderr, "# t_open(%s): %s\n", token, hsmkeys_last_error());
+    hsmkeys_config_free(c);
+    return ctx;
+}
+
+int t_fleet_setup(t_hsm *h)
+{
+    unsigned char fleet[32], other[32];
+    t_master_opts o = { 0 };
+    if (t_hsm_setup(h) != 0)
+        return -1;
+    t_master_from_seed("fleet", fleet);
+    t_master_from_seed("other", other);
+    if (t_token_init(T_SOFTHSM_MODULE, "S1", T_SO_PIN, T_USER_PIN) ||
+        t_token_init(T_SOFTHSM_MODULE, "S2", T_SO_PIN, T_USER_PIN) ||
+        t_token_init(T_SOFTHSM_MODULE, "S3", T_SO_PIN, T_USER_PIN) ||
+        t_master_import(T_SOFTHSM_MODULE, "S1", T_USER_PIN, fleet, 32, &o) ||
+        t_master_import(T_SOFTHSM_MODULE, "S2", T_USER_PIN, fleet, 32, &o) ||
+        t_master_import(T_SOFTHSM_MODULE, "S3", T_USER_PIN, other, 32, &o))
+        return -1;
+    return 0;
+}

@@ -56,3 +56,13 @@ int t_write_file(const char *path, const char *content, mode_t mode);
 void t_uri(char *out, size_t len, const char *token, const char *pin_file);
 
 #endif
+
+#include <hsmkeys/hsmkeys.h>
+/* Open a context on `token` of this test's SoftHSM2 dir with the test PIN
+ * file.  clock_var (may be NULL): the context's clock reads *clock_var.
+ * epoch/lifetime may be NULL for defaults.  NULL on failure (printed). */
+hsmkeys_ctx *t_open(const t_hsm *h, const char *token, const char *domain,
+                    const char *epoch, const char *lifetime, int64_t *clock_var);
+/* Set up `dir` + tokens S1 and S2 holding the master of seed "fleet" and S3
+ * holding the master of seed "other".  0 on success. */
+int t_fleet_setup(t_hsm *h);

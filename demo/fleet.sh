@@ -65,7 +65,7 @@ fleet_server_view() {
     # shellcheck disable=SC2086
     awk -F'[ ,=]' '
         FNR == 1 && FILENAME ~ /\.csv$/ { next }
-        FILENAME ~ /\.csv$/ { if ($5 == 1) { want[$3] = $7; backend[$3] = $4; n++ } next }
+        FILENAME ~ /\.csv$/ { if ($5 == 1) { want[$3] = $8; backend[$3] = $4; n++ } next }
         $1 == "conn" { got[$3] = $7; srv[$3] = $5 }
         END {
             bad = 0; missing = 0

@@ -241,6 +241,7 @@ void probe_connect_once(const probe_opts *o, SSL_CTX *ctx, probe_client *c, prob
     else
         host = o->host;
     pthread_mutex_lock(&c->lock);
+    rec->reconnect = c->had_session;
     if (c->session && SSL_SESSION_is_resumable(c->session) && SSL_SESSION_up_ref(c->session))
         offer = c->session;
     pthread_mutex_unlock(&c->lock);
@@ -292,6 +293,7 @@ out:
         pthread_mutex_lock(&c->lock);
         SSL_SESSION *old = c->session;
         c->session = got; /* the newest wins */
+        c->had_session = 1;
         pthread_mutex_unlock(&c->lock);
         if (old)
             SSL_SESSION_free(old);

@@ -57,6 +57,7 @@ typedef struct probe_conn {
     char backend[PROBE_BACKEND_MAX]; /* "" if the server does not say */
     int ok;                     /* handshake and request completed */
     char err[PROBE_ERR_MAX];
+    int reconnect;              /* the client held a session before: counts in the rate */
     int offered;                /* a session/ticket was offered */
     int resumed;
     const char *version;        /* "TLSv1.3", static string */
@@ -90,6 +91,7 @@ typedef struct probe_client {
     SSL_SESSION *session;       /* newest resumable session/ticket, owned */
     probe_conn *conns;          /* completed connections, in order of start */
     int n, cap, started;
+    int had_session;            /* a session was ever received */
 } probe_client;
 
 /* Set up the shared client SSL_CTX (session callback installed).  NULL and a
@@ -105,8 +107,8 @@ typedef struct probe_run {
     probe_client *clients;      /* clients[i].conns[0..n) */
 } probe_run;
 
-/* Overall resumption rate over connections that offered a session, percent
- * (100 if none offered). */
+/* Overall resumption rate, percent, over reconnects: connections started
+ * after the client had received a session (100 if none). */
 double probe_overall_rate(const probe_run *r, int *offered, int *resumed, int *failed);
 void probe_print_table(const probe_run *r, FILE *f);
 int probe_write_csv(const probe_run *r, const char *path);

@@ -3,8 +3,11 @@
  * (connections, full, resumed, failed, rate, median handshake time full vs
  * resumed, renewals), the key names seen, and the CSV and JSON outputs.
  *
- * Rate = resumed / completed connections that offered a session: a client's
- * first connection has nothing to offer and does not count against it.
+ * Rate = resumed / reconnects, a reconnect being a completed connection
+ * started after the client had received a session: a client's first
+ * connection has nothing to offer and does not count against it, but a
+ * server that stops issuing tickets (the client then has nothing left to
+ * offer) does.
  *
  * Threat: backend names and errors come from the network or OpenSSL; they are
  * already reduced to safe characters (conn.c), and JSON strings are escaped
@@ -18,7 +21,7 @@
 
 typedef struct agg {
     char name[PROBE_BACKEND_MAX];
-    int conns, failed, full, resumed, offered, renewals;
+    int conns, failed, full, resumed, offered, renewals; /* offered: reconnects */
     double *full_ms, *res_ms;   /* handshake times */
     int nfull_ms, nres_ms;
 } agg;
@@ -54,7 +57,7 @@ static void agg_add(agg *a, const probe_conn *c)
 {
     a->conns++;
     if (!c->ok) { a->failed++; return; }
-    if (c->offered) a->offered++;
+    if (c->reconnect) a->offered++;
     if (c->resumed) { a->resumed++; a->res_ms[a->nres_ms++] = c->handshake_ms; }
     else { a->full++; a->full_ms[a->nfull_ms++] = c->handshake_ms; }
     if (c->renewed) a->renewals++;
@@ -127,7 +130,7 @@ double probe_overall_rate(const probe_run *r, int *offered, int *resumed, int *f
         for (int j = 0; j < r->clients[i].n; j++) {
             const probe_conn *c = &r->clients[i].conns[j];
             if (!c->ok) { f++; continue; }
-            if (c->offered) { o++; res += c->resumed; }
+            if (c->reconnect) { o++; res += c->resumed; }
         }
     if (offered) *offered = o;
     if (resumed) *resumed = res;
@@ -245,7 +248,7 @@ int probe_write_csv(const probe_run *r, const char *path)
     FILE *f = open_out(path);
     if (!f)
         return -1;
-    fprintf(f, "client,seq,id,backend,ok,offered,resumed,version,handshake_ms,"
+    fprintf(f, "client,seq,id,backend,ok,reconnect,offered,resumed,version,handshake_ms,"
                "offered_name,offered_epoch,new_name,new_epoch,lifetime_hint,renewed,error\n");
     for (int i = 0; i < r->o->clients; i++)
         for (int j = 0; j < r->clients[i].n; j++) {
@@ -259,8 +262,8 @@ int probe_write_csv(const probe_run *r, const char *path)
             snprintf(err, sizeof err, "%s", c->err);
             for (char *p = err; *p; p++)
                 if (*p == ',' || *p == '"' || *p == '\n') *p = ' ';
-            fprintf(f, "%s,%d,%s,%s,%d,%d,%d,%s,%.3f,%s,%s,%s,%s,%u,%d,%s\n",
-                    r->clients[i].name, c->seq, c->id, c->backend, c->ok, c->offered,
+            fprintf(f, "%s,%d,%s,%s,%d,%d,%d,%d,%s,%.3f,%s,%s,%s,%s,%u,%d,%s\n",
+                    r->clients[i].name, c->seq, c->id, c->backend, c->ok, c->reconnect, c->offered,
                     c->resumed, c->version, c->handshake_ms, on, oe, nn, ne,
                     c->lifetime_hint, c->renewed, err);
         }
@@ -284,7 +287,7 @@ static void json_agg(FILE *f, agg *a)
     double fm = median(a->full_ms, a->nfull_ms), rm = median(a->res_ms, a->nres_ms);
     fputs("{\"name\":", f);
     json_str(f, a->name);
-    fprintf(f, ",\"connections\":%d,\"full\":%d,\"resumed\":%d,\"failed\":%d,\"offered\":%d,"
+    fprintf(f, ",\"connections\":%d,\"full\":%d,\"resumed\":%d,\"failed\":%d,\"reconnects\":%d,"
                "\"rate\":%.2f,\"renewals\":%d,\"median_full_ms\":", a->conns, a->full, a->resumed,
             a->failed, a->offered, rate_of(a), a->renewals);
     if (fm < 0) fputs("null", f); else fprintf(f, "%.3f", fm);
@@ -334,8 +337,9 @@ int probe_write_json(const probe_run *r, const char *path)
             fputs("{\"id\":", f); json_str(f, c->id);
             fputs(",\"client\":", f); json_str(f, r->clients[i].name);
             fputs(",\"backend\":", f); json_str(f, c->backend);
-            fprintf(f, ",\"ok\":%s,\"offered\":%s,\"resumed\":%s,\"version\":",
-                    c->ok ? "true" : "false", c->offered ? "true" : "false",
+            fprintf(f, ",\"ok\":%s,\"reconnect\":%s,\"offered\":%s,\"resumed\":%s,\"version\":",
+                    c->ok ? "true" : "false", c->reconnect ? "true" : "false",
+                    c->offered ? "true" : "false",
                     c->resumed ? "true" : "false");
             json_str(f, c->version);
             fprintf(f, ",\"handshake_ms\":%.3f,\"ticket_name\":", c->handshake_ms);

@@ -20,7 +20,8 @@ void t_fail_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void t_hex(char *out, size_t outlen, const void *p, size_t len);
 
-/* Runs the block once, then reports it. */
+/* Runs the block once, then reports it.  Never `break` or `return` out of
+ * a T_CASE block: the report would be skipped. */
 #define T_CASE(name) \
     for (int t_once_ = (t_case_begin(name), 1); t_once_; t_once_ = (t_case_end(), 0))
 

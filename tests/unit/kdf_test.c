@@ -1,0 +1,208 @@
+/*
+ * kdf_test.c - hsmkeys/src/kdf.c and the token derivation against known
+ * answers: tests/data/derivation-vectors.txt (made by gen-vectors.py with
+ * Python's hmac), an independent SP 800-108 written here on OpenSSL's HMAC,
+ * and the vectors published in docs/DERIVATION.md.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include "test.h"
+#include "softhsm.h"
+#include "kdf.h"
+
+typedef struct vec {
+    char seed[32], domain[64];
+    uint64_t epoch;
+    unsigned char master[32], name[16], aes[32], hmac[32], kcv[8];
+} vec;
+
+static int unhex(const char *s, unsigned char *out, size_t n)
+{
+    size_t i;
+    if (strlen(s) != 2 * n)
+        return -1;
+    for (i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+static size_t load(const char *path, vec *v, size_t max)
+{
+    FILE *f = fopen(path, "r");
+    char line[300], key[32], val[200];
+    size_t n = 0;
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f) && n < max) {
+        if (sscanf(line, "%31s = %199s", key, val) != 2)
+            continue;
+        if (!strcmp(key, "seed")) snprintf(v[n].seed, sizeof v[n].seed, "%.31s", val);
+        else if (!strcmp(key, "master")) unhex(val, v[n].master, 32);
+        else if (!strcmp(key, "domain")) snprintf(v[n].domain, sizeof v[n].domain, "%.63s", val);
+        else if (!strcmp(key, "epoch")) v[n].epoch = strtoull(val, NULL, 10);
+        else if (!strcmp(key, "name")) unhex(val, v[n].name, 16);
+        else if (!strcmp(key, "aes")) unhex(val, v[n].aes, 32);
+        else if (!strcmp(key, "hmac")) unhex(val, v[n].hmac, 32);
+        else if (!strcmp(key, "kcv")) { unhex(val, v[n].kcv, 8); n++; }
+    }
+    fclose(f);
+    return n;
+}
+
+/* Independent SP 800-108 counter mode on OpenSSL's HMAC (not kdf.c). */
+static void ossl_hmac(const unsigned char *k, const unsigned char *m, size_t len, unsigned char out[32])
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *c = EVP_MAC_CTX_new(mac);
+    OSSL_PARAM p[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                       OSSL_PARAM_construct_end() };
+    size_t ol = 32;
+    EVP_MAC_init(c, k, 32, p);
+    EVP_MAC_update(c, m, len);
+    EVP_MAC_final(c, out, &ol, 32);
+    EVP_MAC_CTX_free(c);
+    EVP_MAC_free(mac);
+}
+
+static void ossl_kdf(const unsigned char *k, const char *label, const unsigned char *ctx, size_t clen,
+                     unsigned char *out, size_t n)
+{
+    unsigned char msg[400], block[32];
+    size_t ll = strlen(label), pos, off = 0;
+    uint32_t i, bits = (uint32_t)n * 8;
+    for (i = 1; off < n; i++) {
+        pos = 0;
+        msg[pos++] = (unsigned char)(i >> 24); msg[pos++] = (unsigned char)(i >> 16);
+        msg[pos++] = (unsigned char)(i >> 8); msg[pos++] = (unsigned char)i;
+        memcpy(msg + pos, label, ll); pos += ll;
+        msg[pos++] = 0;
+        memcpy(msg + pos, ctx, clen); pos += clen;
+        msg[pos++] = (unsigned char)(bits >> 24); msg[pos++] = (unsigned char)(bits >> 16);
+        msg[pos++] = (unsigned char)(bits >> 8); msg[pos++] = (unsigned char)bits;
+        ossl_hmac(k, msg, pos, block);
+        memcpy(out + off, block, n - off < 32 ? n - off : 32);
+        off += 32;
+    }
+}
+
+static int ossl_prf(void *arg, const unsigned char *m, size_t len, unsigned char out[32])
+{
+    ossl_hmac(arg, m, len, out);
+    return HSMKEYS_OK;
+}
+
+static int64_t clock_now;
+
+static void check_vector(const t_hsm *h, const vec *v)
+{
+    char name[160], ctxbuf[300];
+    unsigned char seedm[32], n[16], aes[32], mac[32], ind[64], tag[HK_TAG_LEN], kcv[8];
+    hsmkeys_ctx *ctx;
+    size_t dl = strlen(v->domain);
+    int i;
+
+    snprintf(name, sizeof name, "vector seed=%s domain=%s epoch=%llu: token derivation = OpenSSL HMAC = published",
+             v->seed, v->domain, (unsigned long long)v->epoch);
+    T_CASE(name) {
+        t_master_from_seed(v->seed, seedm);
+        T_EQ_MEM(seedm, v->master, 32);
+        /* independent computation */
+        memcpy(ctxbuf, v->domain, dl);
+        for (i = 0; i < 8; i++)
+            ctxbuf[dl + i] = (char)(v->epoch >> (8 * (7 - i)));
+        ossl_kdf(v->master, HK_LABEL_TICKET, (unsigned char *)ctxbuf, dl + 8, ind, 64);
+        T_EQ_MEM(ind, v->aes, 32);
+        T_EQ_MEM(ind + 32, v->hmac, 32);
+        ossl_kdf(v->master, HK_LABEL_NAME, (unsigned char *)v->domain, dl, tag, HK_TAG_LEN);
+        T_EQ_MEM(tag, v->name + 1, HK_TAG_LEN);
+        /* kdf.c with a software PRF */
+        T_RC(hk_kdf_check_value(ossl_prf, (void *)v->master, kcv), HSMKEYS_OK);
+        T_EQ_MEM(kcv, v->kcv, 8);
+        /* the token */
+        clock_now = (int64_t)(v->epoch * 3600);
+        ctx = t_open(h, strcmp(v->seed, "fleet") == 0 ? "S1" : "S3", v->domain, NULL, NULL, &clock_now);
+        T_TRUE(ctx != NULL);
+        if (ctx != NULL) {
+            T_RC(hsmkeys_epoch_key(ctx, v->epoch, n, aes, mac), HSMKEYS_OK);
+            T_EQ_MEM(n, v->name, 16);
+            T_EQ_MEM(aes, v->aes, 32);
+            T_EQ_MEM(mac, v->hmac, 32);
+            hsmkeys_close(ctx);
+        }
+    }
+}
+
+static void check_published(const vec *v, size_t nv)
+{
+    char path[512], *doc = NULL, hex[130];
+    const char *root = getenv("HSMKEYS_ROOT") ? getenv("HSMKEYS_ROOT") : ".";
+    FILE *f = NULL;
+    long len;
+    size_t i;
+
+    snprintf(path, sizeof path, "%s/docs/DERIVATION.md", root);
+    T_CASE("docs/DERIVATION.md exists") {
+        f = fopen(path, "r");
+        T_TRUE(f != NULL);
+    }
+    if (f == NULL)
+        return;
+    T_CASE("docs/DERIVATION.md publishes every vector") {
+        fseek(f, 0, SEEK_END);
+        len = ftell(f);
+        rewind(f);
+        doc = calloc(1, (size_t)len + 1);
+        T_EQ_INT(fread(doc, 1, (size_t)len, f), len);
+        fclose(f);
+        for (i = 0; i < nv; i++) {
+            t_hex(hex, sizeof hex, v[i].name, 16);  T_CONTAINS(doc, hex);
+            t_hex(hex, sizeof hex, v[i].aes, 32);   T_CONTAINS(doc, hex);
+            t_hex(hex, sizeof hex, v[i].hmac, 32);  T_CONTAINS(doc, hex);
+        }
+        free(doc);
+    }
+}
+
+static void check_names(void)
+{
+    unsigned char tag[HK_TAG_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, out[HK_TAG_LEN], name[16];
+    uint64_t e;
+    T_CASE("key names round-trip; an unknown version is malformed") {
+        hk_name_encode(tag, UINT64_C(0x123456789abc), name);
+        T_EQ_INT(name[0], HK_NAME_VERSION);
+        T_RC(hk_name_decode(name, out, &e), HSMKEYS_OK);
+        T_EQ_MEM(out, tag, HK_TAG_LEN);
+        T_EQ_INT(e, UINT64_C(0x123456789abc));
+        T_RC(hsmkeys_name_epoch(name, &e), HSMKEYS_OK);
+        name[0] = 0x02;
+        T_RC(hsmkeys_name_epoch(name, &e), HSMKEYS_E_MALFORMED);
+        T_CONTAINS(hsmkeys_last_error(), "not an hsmkeys v1 key name");
+    }
+}
+
+int main(void)
+{
+    vec v[16];
+    char path[512];
+    const char *root = getenv("HSMKEYS_ROOT") ? getenv("HSMKEYS_ROOT") : ".";
+    size_t n, i;
+    t_hsm h;
+
+    snprintf(path, sizeof path, "%s/tests/data/derivation-vectors.txt", root);
+    n = load(path, v, 16);
+    T_CASE("the vector file loads") { T_EQ_INT(n, 6); }
+    if (t_fleet_setup(&h) != 0)
+        return 1;
+    for (i = 0; i < n; i++)
+        check_vector(&h, &v[i]);
+    check_published(v, n);
+    check_names();
+    t_hsm_cleanup(&h);
+    return t_done();
+}

@@ -18,8 +18,14 @@ $(HKT_TICKET_BIN): $(B)/obj/tests/provisioning/hk-ticket.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIB_LIBS)
 
+# Test helper: tries to read CKA_VALUE of the masters; plants unsafe ones.
+HKT_VALUE_BIN := $(B)/tests/hk-value
+$(HKT_VALUE_BIN): $(B)/obj/tests/provisioning/hk-value.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIB_LIBS)
+
 ALL_TARGETS += $(HKT_BIN)
-TEST_BINS += $(HKT_BIN) $(HKT_TICKET_BIN)
+TEST_BINS += $(HKT_BIN) $(HKT_TICKET_BIN) $(HKT_VALUE_BIN)
 INSTALL_HOOKS += install-provisioning
 
 .PHONY: install-provisioning

@@ -149,6 +149,9 @@ static SSL_SESSION *handshake(SSL_CTX *cc, SSL_CTX *sc, SSL_SESSION *offer, int 
     }
     *resumed = SSL_session_reused(c);
     SSL_SESSION *sess = SSL_get1_session(c);
+    /* A connection freed without shutdown marks its session not resumable. */
+    SSL_set_shutdown(c, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_set_shutdown(s, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(c);
     SSL_free(s);
     return sess;

@@ -1,5 +1,5 @@
 /*
- * ssl_test.c - engine/src/ticket_cb.c end to end: two servers whose tokens
+ * ticket_cb_test.c - engine/src/ticket_cb.c end to end: two servers whose tokens
  * hold the same master resume each other's tickets; other masters and
  * domains do not, and cost no token call; epoch boundaries, renewals, the
  * window, and clock skew between servers.

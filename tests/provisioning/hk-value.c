@@ -63,7 +63,7 @@ int main(int argc, char **argv)
         CK_OBJECT_HANDLE h;
         if (hk_p11_check(f->C_GenerateKey(s, &mech, t, sizeof t / sizeof t[0], &h), "C_GenerateKey") != HSMKEYS_OK)
             fail("generate");
-        printf("planted unsafe generation %s\n", argv[6]);
+        printf("# planted unsafe generation %s\n", argv[6]);
         return 0;
     }
     hk_master *ms = NULL;

@@ -42,7 +42,7 @@ $(APACHE_MOD): $(APACHE_SRCS) $(APACHE_HDRS) $(LIB_A) engine/apache/build.mk \
 	  -Wl,--exclude-libs$(APACHE_COMMA)ALL \
 	  $(LIB_LIBS) >build.log 2>&1 \
 	  || { cat build.log; exit 1; }
-	cp $(B)/apache/src/.libs/mod_hsmkeys.so $@
+	cp $(B)/apache/src/.libs/mod_hsmkeys.so $@.tmp && mv -f $@.tmp $@ # new inode: running httpds keep theirs
 
 install-apache: $(APACHE_MOD)
 	install -d $(DESTDIR)$(APACHE_MODDIR) $(DESTDIR)$(APACHE_CONFDIR)/mods-available

@@ -6,10 +6,12 @@
  * references (hsmkeys_ssl_attach), so the hash holds exactly one.
  */
 #include "hsmk_apache_ctx.h" /* httpd.h first */
+#include "hsmk_apache_user.h"
 
 #include "apr_hash.h"
 #include "apr_strings.h"
 #include "http_log.h"
+#include "unixd.h"
 
 extern module AP_MODULE_DECLARE_DATA hsmkeys_module;
 APLOG_USE_MODULE(hsmkeys);
@@ -54,12 +56,25 @@ static apr_hash_t *registry(apr_pool_t *p)
     return h;
 }
 
+typedef struct open_args {
+    const hsmkeys_config *cfg;
+    hsmkeys_ctx *ctx;
+} open_args;
+
+static int open_fn(void *arg)
+{
+    open_args *a = arg;
+    return hsmkeys_open(a->cfg, &a->ctx);
+}
+
 static apr_status_t open_ctx(server_rec *s, const hsmk_srv_conf *c,
                              hsmkeys_ctx **out)
 {
     hsmkeys_config *cfg = NULL;
     const char *opt = NULL;
-    int rc;
+    open_args a = { NULL, NULL };
+    apr_status_t rv;
+    int rc = HSMKEYS_E_STATE;
 
     *out = NULL;
     rc = hsmk_conf_build(c, hsmk_log, s, &cfg, &opt);
@@ -70,17 +85,24 @@ static apr_status_t open_ctx(server_rec *s, const hsmk_srv_conf *c,
                      hsmkeys_last_error(), hsmkeys_result_name(rc));
         return APR_EGENERAL;
     }
-    rc = hsmkeys_open(cfg, out);
+    a.cfg = cfg;
+    rv = hsmk_as_user(s, open_fn, &a, &rc);
     hsmkeys_config_free(cfg);
+    if (rv != APR_SUCCESS) {
+        if (a.ctx != NULL)
+            hsmkeys_close(a.ctx);
+        return rv;
+    }
     if (rc != HSMKEYS_OK) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                      "mod_hsmkeys: server %s:%u (%s): cannot use the ticket "
-                     "master named by HSMKeysURI: %s (%s)",
+                     "master named by HSMKeysURI as User %s: %s (%s)",
                      s->server_hostname, (unsigned)s->port, c->where,
+                     ap_unixd_config.user_name ? ap_unixd_config.user_name : "?",
                      hsmkeys_last_error(), hsmkeys_result_name(rc));
-        *out = NULL;
         return APR_EGENERAL;
     }
+    *out = a.ctx;
     return APR_SUCCESS;
 }
 

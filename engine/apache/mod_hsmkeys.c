@@ -127,11 +127,12 @@ static int hsmk_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
     }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "mod_hsmkeys: server %s:%u: session tickets under the token's "
-                 "epoch keys (domain \"%s\", epoch %llds, lifetime %llds, "
-                 "current epoch %llu)", s->server_hostname, (unsigned)s->port,
-                 c->domain, (long long)hsmkeys_epoch_seconds(hk),
-                 (long long)hsmkeys_lifetime_seconds(hk),
-                 (unsigned long long)hsmkeys_current_epoch(hk));
+                 "epoch keys (domain \"%s\", epoch %" APR_INT64_T_FMT "s, lifetime %"
+                 APR_INT64_T_FMT "s, current epoch %" APR_UINT64_T_FMT ")",
+                 s->server_hostname, (unsigned)s->port, c->domain,
+                 (apr_int64_t)hsmkeys_epoch_seconds(hk),
+                 (apr_int64_t)hsmkeys_lifetime_seconds(hk),
+                 (apr_uint64_t)hsmkeys_current_epoch(hk));
     apr_pool_userdata_setn("yes", HSMK_ATTACHED_KEY, apr_pool_cleanup_null, p);
     return OK;
 }

@@ -2,10 +2,13 @@
  * conn.c - one probe connection: TCP connect, TLS handshake offering the
  * client's newest session ticket, one HTTP GET, and what it tells.
  *
- * Ticket bookkeeping: TLS 1.3 tickets arrive after the handshake, one or more
- * per connection; the session callback keeps the latest (conn_state).  In
- * TLS 1.2 OpenSSL does not call it on a resumed connection, so the session is
- * taken with SSL_get1_session(), which carries a renewed ticket if one came.
+ * Ticket bookkeeping, as a careful browser does it: each client keeps a small
+ * pool of sessions and offers the newest.  TLS 1.3 tickets arrive after the
+ * handshake, one or more per connection (session callback), and each is
+ * used once (RFC 8446 C.4): a server that stops issuing tickets on
+ * resumption shows up as full handshakes.  A TLS 1.2 session is reused until
+ * a renewed ticket replaces it; OpenSSL does not call the callback on a
+ * resumed TLS 1.2 connection, so it is taken with SSL_get1_session().
  *
  * Threat: the server is untrusted.  Reads are bounded (PROBE_RESP_MAX kept,
  * PROBE_READ_MAX read), every socket operation has a timeout, and the
@@ -30,8 +33,10 @@
 #define PROBE_READ_MAX (1 << 20)
 
 /* Per-connection state reachable from the session callback. */
+#define PROBE_TICKETS_PER_CONN 4
 typedef struct conn_state {
-    SSL_SESSION *fresh;         /* newest ticket received on this connection */
+    SSL_SESSION *got[PROBE_TICKETS_PER_CONN]; /* TLS 1.3 tickets, oldest first */
+    int n;
 } conn_state;
 
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
@@ -39,10 +44,63 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
     conn_state *st = SSL_get_app_data(ssl);
     if (!st)
         return 0;
-    if (st->fresh)
-        SSL_SESSION_free(st->fresh);
-    st->fresh = sess;
+    if (st->n == PROBE_TICKETS_PER_CONN) {
+        SSL_SESSION_free(st->got[0]);
+        memmove(st->got, st->got + 1, sizeof st->got[0] * (PROBE_TICKETS_PER_CONN - 1));
+        st->n--;
+    }
+    st->got[st->n++] = sess;
     return 1; /* we keep the reference */
+}
+
+static int is_tls13(const SSL_SESSION *s)
+{
+    return SSL_SESSION_get_protocol_version(s) >= TLS1_3_VERSION;
+}
+
+/* Take the session to offer (caller frees): the newest.  A TLS 1.3 ticket
+ * is removed from the pool (single use, RFC 8446 C.4); a TLS 1.2 session
+ * stays and the connection gets a private copy, because OpenSSL marks an
+ * offered TLS 1.2 session not-resumable once a renewed ticket replaces it,
+ * and parallel connections must not see that mark first. */
+static SSL_SESSION *take_offer(probe_client *c, int *reconnect)
+{
+    SSL_SESSION *s = NULL;
+    pthread_mutex_lock(&c->lock);
+    *reconnect = c->had_session;
+    while (c->npool > 0 && !s) {
+        SSL_SESSION *top = c->pool[c->npool - 1];
+        if (!SSL_SESSION_is_resumable(top)) {
+            SSL_SESSION_free(top);
+            c->npool--;
+        } else if (is_tls13(top)) {
+            s = top;
+            c->npool--;
+        } else {
+            s = SSL_SESSION_dup(top);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return s;
+}
+
+/* Add a received session (takes it).  A TLS 1.2 session replaces the pool:
+ * the newest wins. */
+static void put_session(probe_client *c, SSL_SESSION *s)
+{
+    pthread_mutex_lock(&c->lock);
+    if (!is_tls13(s))
+        while (c->npool > 0)
+            SSL_SESSION_free(c->pool[--c->npool]);
+    if (c->npool == PROBE_POOL) {
+        SSL_SESSION_free(c->pool[0]);
+        memmove(c->pool, c->pool + 1, sizeof c->pool[0] * (PROBE_POOL - 1));
+        c->npool--;
+    }
+    c->pool[c->npool++] = s;
+    c->had_session = 1;
+    pthread_mutex_unlock(&c->lock);
 }
 
 SSL_CTX *probe_ssl_ctx(const probe_opts *o)
@@ -220,8 +278,8 @@ static int session_name(SSL_SESSION *s, unsigned char name[PROBE_NAME_LEN])
 void probe_connect_once(const probe_opts *o, SSL_CTX *ctx, probe_client *c, probe_conn *rec)
 {
     SSL *ssl = NULL;
-    SSL_SESSION *got = NULL, *offer = NULL;
-    conn_state st = { NULL };
+    SSL_SESSION *offer = NULL, *got = NULL;
+    conn_state st = { .n = 0 };
     char *resp = NULL;
     rec->version = "-";
     int fd = tcp_connect(o, rec);
@@ -240,11 +298,7 @@ void probe_connect_once(const probe_opts *o, SSL_CTX *ctx, probe_client *c, prob
         SSL_set_tlsext_host_name(ssl, host);
     else
         host = o->host;
-    pthread_mutex_lock(&c->lock);
-    rec->reconnect = c->had_session;
-    if (c->session && SSL_SESSION_is_resumable(c->session) && SSL_SESSION_up_ref(c->session))
-        offer = c->session;
-    pthread_mutex_unlock(&c->lock);
+    offer = take_offer(c, &rec->reconnect);
     if (offer) {
         SSL_set_session(ssl, offer);
         rec->offered = 1;
@@ -275,30 +329,27 @@ void probe_connect_once(const probe_opts *o, SSL_CTX *ctx, probe_client *c, prob
     SSL_shutdown(ssl);
 
 out:
-    /* The newest session: TLS 1.3 from the callback, TLS 1.2 from the SSL. */
+    /* New sessions: TLS 1.3 from the callback, TLS 1.2 from the SSL. */
     if (ssl && SSL_version(ssl) < TLS1_3_VERSION) {
+        while (st.n > 0) /* the callback's copy of a full handshake's session */
+            SSL_SESSION_free(st.got[--st.n]);
         got = SSL_get1_session(ssl);
         if (got && got == offer) { SSL_SESSION_free(got); got = NULL; }
-        if (st.fresh) SSL_SESSION_free(st.fresh);
-    } else {
-        got = st.fresh;
+        if (got)
+            st.got[st.n++] = got;
     }
-    if (got && rec->ok) {
-        rec->new_has_name = session_name(got, rec->new_name);
-        rec->lifetime_hint = (uint32_t)SSL_SESSION_get_ticket_lifetime_hint(got);
+    if (st.n > 0 && rec->ok) {
+        SSL_SESSION *last = st.got[st.n - 1];
+        rec->new_has_name = session_name(last, rec->new_name);
+        rec->lifetime_hint = (uint32_t)SSL_SESSION_get_ticket_lifetime_hint(last);
         rec->renewed = rec->offered_has_name && rec->new_has_name &&
                        memcmp(rec->offered_name, rec->new_name, PROBE_NAME_LEN) != 0;
     }
-    if (got && SSL_SESSION_is_resumable(got)) {
-        pthread_mutex_lock(&c->lock);
-        SSL_SESSION *old = c->session;
-        c->session = got; /* the newest wins */
-        c->had_session = 1;
-        pthread_mutex_unlock(&c->lock);
-        if (old)
-            SSL_SESSION_free(old);
-    } else if (got) {
-        SSL_SESSION_free(got);
+    for (int i = 0; i < st.n; i++) {
+        if (SSL_SESSION_is_resumable(st.got[i]))
+            put_session(c, st.got[i]);
+        else
+            SSL_SESSION_free(st.got[i]);
     }
     if (offer)
         SSL_SESSION_free(offer);

@@ -174,7 +174,7 @@ int main(int argc, char **argv)
         status = 1;
     }
     for (int i = 0; i < o.clients; i++) {
-        if (clients[i].session) SSL_SESSION_free(clients[i].session);
+        while (clients[i].npool > 0) SSL_SESSION_free(clients[i].pool[--clients[i].npool]);
         free(clients[i].conns);
         pthread_mutex_destroy(&clients[i].lock);
     }

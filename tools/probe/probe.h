@@ -25,6 +25,7 @@
 #define PROBE_BACKEND_MAX  64
 #define PROBE_ERR_MAX      400
 #define PROBE_CLIENT_MAX   64
+#define PROBE_POOL         8   /* sessions a client keeps */
 
 typedef struct probe_opts {
     char host[256];
@@ -88,7 +89,8 @@ typedef struct probe_client {
     int index;
     char name[16];
     pthread_mutex_t lock;       /* guards everything below */
-    SSL_SESSION *session;       /* newest resumable session/ticket, owned */
+    SSL_SESSION *pool[PROBE_POOL]; /* sessions, newest last, owned (conn.c) */
+    int npool;
     probe_conn *conns;          /* completed connections, in order of start */
     int n, cap, started;
     int had_session;            /* a session was ever received */

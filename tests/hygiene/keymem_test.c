@@ -1,0 +1,205 @@
+/*
+ * keymem_test.c - key hygiene in memory, shown rather than claimed:
+ *  - the epoch keys the library holds equal the ones derived independently
+ *    (OpenSSL HMAC over the known test master, SP 800-108 as in
+ *    docs/DERIVATION.md), so the scans below look for the right bytes;
+ *  - every copy of a key in this process lies in a mapping that is locked
+ *    (VmFlags "lo": never swapped) and excluded from core dumps ("dd");
+ *  - an epoch that left the window is wiped: its bytes are nowhere;
+ *  - after hsmkeys_close no key byte sequence is left anywhere;
+ *  - the master's value cannot be read from the token.
+ * The expected keys are computed in a child process and passed back masked,
+ * so this process never holds an unmasked copy the scan could find.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <hsmkeys/hsmkeys.h>
+#include "test.h"
+#include "softhsm.h"
+#include "p11.h"
+#include "kdf.h"
+#include "memscan.h"
+
+#define TOKEN  "hygiene"
+#define DOMAIN "hygiene.test"
+#define EPOCH  60
+#define T0     ((int64_t)1700000000 / EPOCH * EPOCH + 1)
+
+static int64_t now_s = T0;
+static int64_t clock_fn(void *arg) { (void)arg; return now_s; }
+
+/* In a child: the 64 key bytes of `epoch`, masked, through a pipe. */
+static int expected_masked(uint64_t epoch, unsigned char masked[64])
+{
+    int fd[2];
+    pid_t pid;
+    if (pipe(fd) != 0)
+        return -1;
+    pid = fork();
+    if (pid == 0) {
+        unsigned char master[32], msg[128], out[64];
+        size_t n = 0, lab = strlen(HK_LABEL_TICKET), dom = strlen(DOMAIN);
+        unsigned int l;
+        close(fd[0]);
+        t_master_from_seed(TOKEN, master);
+        for (uint32_t i = 1; i <= 2; i++) {
+            n = 0;
+            msg[n++] = 0; msg[n++] = 0; msg[n++] = 0; msg[n++] = (unsigned char)i;
+            memcpy(msg + n, HK_LABEL_TICKET, lab); n += lab;
+            msg[n++] = 0;
+            memcpy(msg + n, DOMAIN, dom); n += dom;
+            for (int b = 7; b >= 0; b--)
+                msg[n++] = (unsigned char)(epoch >> (8 * b));
+            msg[n++] = 0; msg[n++] = 0; msg[n++] = 0x02; msg[n++] = 0x00; /* L = 512 */
+            HMAC(EVP_sha256(), master, 32, msg, n, out + 32 * (i - 1), &l);
+        }
+        for (int i = 0; i < 64; i++)
+            out[i] ^= HY_MASK;
+        _exit(write(fd[1], out, 64) == 64 ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t got = read(fd[0], masked, 64);
+    close(fd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return got == 64 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* Compare a key the library handed out with the masked expectation. */
+static int equal_masked(const unsigned char *key, const unsigned char *masked, size_t n)
+{
+    unsigned char diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)((key[i] ^ HY_MASK) ^ masked[i]);
+    return diff == 0;
+}
+
+static void scan(const char *what, const unsigned char *masked, hy_hits *h)
+{
+    if (hy_scan(masked, 32, h) != 0)
+        printf("# cannot read /proc/self/smaps\n");
+    printf("# %s: %d copies, %d in locked+undumpable mappings%s%s\n", what, h->total,
+           h->protected_, h->where[0] ? "; others: " : "", h->where);
+}
+
+int main(void)
+{
+    t_hsm hsm;
+    t_master_opts o = { 0 };
+    unsigned char master[32], cur[64], old[64];
+    hsmkeys_config *cfg = NULL;
+    hsmkeys_ctx *ctx = NULL;
+    char uri[1024];
+    uint64_t e0 = (uint64_t)(T0 / EPOCH), e_late = e0 + 5;
+
+    if (t_hsm_setup(&hsm) || t_token_init(T_SOFTHSM_MODULE, TOKEN, T_SO_PIN, T_USER_PIN)) {
+        printf("not ok 1 - set-up\n");
+        return 1;
+    }
+    t_master_from_seed(TOKEN, master);
+    if (t_master_import(T_SOFTHSM_MODULE, TOKEN, T_USER_PIN, master, 32, &o) != 0) {
+        printf("not ok 1 - master import\n");
+        return 1;
+    }
+    hsmkeys_wipe(master, sizeof master);
+    t_uri(uri, sizeof uri, TOKEN, hsm.pin_file);
+
+    T_CASE("open with the known test master; expected keys derived independently") {
+        T_RC(hsmkeys_config_new(&cfg), HSMKEYS_OK);
+        T_RC(hsmkeys_config_set(cfg, "uri", uri), HSMKEYS_OK);
+        T_RC(hsmkeys_config_set(cfg, "domain", DOMAIN), HSMKEYS_OK);
+        T_RC(hsmkeys_config_set(cfg, "epoch", "60s"), HSMKEYS_OK);
+        T_RC(hsmkeys_config_set(cfg, "lifetime", "60s"), HSMKEYS_OK);
+        hsmkeys_config_set_clock(cfg, clock_fn, NULL);
+        T_RC(hsmkeys_open(cfg, &ctx), HSMKEYS_OK);
+        hsmkeys_config_free(cfg);
+        T_EQ_INT(expected_masked(e0, old), 0);
+        T_EQ_INT(expected_masked(e_late, cur), 0);
+    }
+    if (!ctx)
+        return t_done();
+
+    T_CASE("the library's keys equal the independent SP 800-108 derivation") {
+        unsigned char name[16], aes[32], hmac[32];
+        T_RC(hsmkeys_epoch_key(ctx, e0, name, aes, hmac), HSMKEYS_OK);
+        T_TRUE(equal_masked(aes, old, 32));
+        T_TRUE(equal_masked(hmac, old + 32, 32));
+        hsmkeys_wipe(aes, sizeof aes);
+        hsmkeys_wipe(hmac, sizeof hmac);
+    }
+
+    T_CASE("every copy of the current keys is in locked (lo), undumpable (dd) memory") {
+        hy_hits a, h;
+        scan("AES key of the current epoch", old, &a);
+        scan("HMAC key of the current epoch", old + 32, &h);
+        T_TRUE(a.total >= 1);          /* the ring holds it: the scan works */
+        T_EQ_INT(a.protected_, a.total);
+        T_TRUE(h.total >= 1);
+        T_EQ_INT(h.protected_, h.total);
+    }
+
+    T_CASE("an epoch that left the window is wiped from memory") {
+        hy_hits a, h, n;
+        now_s = T0 + 5 * EPOCH; /* e0 + 5: e0 is long out of the window */
+        T_RC(hsmkeys_refresh(ctx), HSMKEYS_OK);
+        scan("AES key of the expired epoch", old, &a);
+        scan("HMAC key of the expired epoch", old + 32, &h);
+        scan("AES key of the new epoch", cur, &n);
+        T_EQ_INT(a.total, 0);
+        T_EQ_INT(h.total, 0);
+        T_TRUE(n.total >= 1);
+        T_EQ_INT(n.protected_, n.total);
+    }
+
+    T_CASE("after hsmkeys_close no key is left in memory") {
+        hy_hits a, h;
+        hsmkeys_close(ctx);
+        ctx = NULL;
+        scan("AES key after close", cur, &a);
+        scan("HMAC key after close", cur + 32, &h);
+        T_EQ_INT(a.total, 0);
+        T_EQ_INT(h.total, 0);
+    }
+
+    T_CASE("the master's value cannot be read or wrapped out of the token") {
+        hk_module *m = NULL;
+        CK_FUNCTION_LIST_PTR f;
+        CK_SLOT_ID slots[16];
+        CK_ULONG ns = 16, found = 0;
+        CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+        CK_OBJECT_HANDLE mk = CK_INVALID_HANDLE;
+        CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+        const char *label = "hsmkeys-master";
+        CK_ATTRIBUTE find[] = { { CKA_CLASS, &cls, sizeof cls },
+                                { CKA_LABEL, (void *)label, strlen(label) } };
+        unsigned char value[64];
+        CK_ATTRIBUTE get = { CKA_VALUE, value, sizeof value };
+        CK_BBOOL yes = CK_TRUE;
+        CK_ATTRIBUTE loosen = { CKA_EXTRACTABLE, &yes, sizeof yes };
+        T_RC(hk_module_get(T_SOFTHSM_MODULE, NULL, &m), HSMKEYS_OK);
+        if (m) {
+            f = hk_module_fns(m);
+            T_EQ_INT(f->C_GetSlotList(CK_TRUE, slots, &ns), CKR_OK);
+            T_EQ_INT(f->C_OpenSession(slots[0], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+            T_EQ_INT(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)T_USER_PIN, strlen(T_USER_PIN)), CKR_OK);
+            T_EQ_INT(f->C_FindObjectsInit(s, find, 2), CKR_OK);
+            T_EQ_INT(f->C_FindObjects(s, &mk, 1, &found), CKR_OK);
+            (void)f->C_FindObjectsFinal(s);
+            T_EQ_INT(found, 1);
+            T_EQ_INT(f->C_GetAttributeValue(s, mk, &get, 1), CKR_ATTRIBUTE_SENSITIVE);
+            T_EQ_INT(get.ulValueLen, CK_UNAVAILABLE_INFORMATION);
+            T_NE_INT(f->C_SetAttributeValue(s, mk, &loosen, 1), CKR_OK);
+            hsmkeys_wipe(value, sizeof value);
+            (void)f->C_CloseSession(s);
+            hk_module_put(m);
+        }
+    }
+
+    t_hsm_cleanup(&hsm);
+    return t_done();
+}

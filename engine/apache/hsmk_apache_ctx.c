@@ -96,7 +96,9 @@ static apr_status_t open_ctx(server_rec *s, const hsmk_srv_conf *c,
     if (rc != HSMKEYS_OK) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                      "mod_hsmkeys: server %s:%u (%s): cannot use the ticket "
-                     "master named by HSMKeysURI as User %s: %s (%s)",
+                     "master named by HSMKeysURI as User %s: %s (%s); the "
+                     "User's processes log in again after the fork, so the "
+                     "User must be able to use the token and own the PIN file",
                      s->server_hostname, (unsigned)s->port, c->where,
                      ap_unixd_config.user_name ? ap_unixd_config.user_name : "?",
                      hsmkeys_last_error(), hsmkeys_result_name(rc));

@@ -73,6 +73,8 @@ ap_write_conf() {
         echo "Mutex file:$d/run default"
         echo "ErrorLog $d/logs/error.log"
         echo "LogLevel warn hsmkeys:info"
+        echo "LogFormat \"%P %{SSL_PROTOCOL}x %{SSL_SESSION_RESUMED}x\" hsmk"
+        echo "CustomLog $d/logs/access.log hsmk"
         echo "LoadModule mpm_${mpm}_module $AP_MODDIR/mod_mpm_${mpm}.so"
         echo "LoadModule authz_core_module $AP_MODDIR/mod_authz_core.so"
         echo "LoadModule headers_module $AP_MODDIR/mod_headers.so"

@@ -80,3 +80,42 @@ fleet_server_view() {
             exit (bad || missing || n == 0) ? 1 : 0
         }' "$csv" $FLEET_CONNS
 }
+
+# fleet_provision: SoftHSM2 hosts S1 and S2 holding the same master.  With
+# hsmkeys-tool and the provisioning scripts: the clone ceremony (S1 creates
+# the master, wraps it for S2's transport key, S2 unwraps, S1 seals; no
+# plaintext anywhere).  Without them: the lab's shared test seed.  Sets
+# FLEET_PROVISIONED to a one-line description.  Ceremony output: $LAB/ceremony.log.
+fleet_provision() {
+    local P=$HSMKEYS_ROOT/provisioning W=$LAB/ceremony out fp kcv
+    if [ ! -x "$HSMKEYS_BUILD/hsmkeys-tool" ] || [ ! -f "$P/ceremony-host-a-wrap.sh" ]; then
+        lab_host S1 && lab_host S2 || return 1
+        FLEET_PROVISIONED="shared test seed (hsmkeys-tool not built)"
+        return 0
+    fi
+    export HSMKEYS_TOOL=$HSMKEYS_BUILD/hsmkeys-tool
+    lab_host S1 none && lab_host S2 none || return 1
+    mkdir -p "$W"
+    {
+        out=$(SOFTHSM2_CONF=$S2_CONF bash "$P/ceremony-host-b-prepare.sh" --token S2 \
+              --pin-source "$S2_PIN_FILE" --out "$W/S2.pem" 2>&1) || { echo "$out"; return 1; }
+        echo "$out"
+        fp=$(printf '%s\n' "$out" | awk '$1 == "fingerprint" { v = $2 } END { print v }')
+        out=$(SOFTHSM2_CONF=$S1_CONF bash "$P/ceremony-host-a-wrap.sh" --token S1 --pin-source "$S1_PIN_FILE" \
+              --so-pin-source "$S1_SO_PIN_FILE" --pub "$W/S2.pem" --expect-fingerprint "$fp" --name S2 \
+              --create --out "$W/blob" 2>&1) || { echo "$out"; return 1; }
+        echo "$out"
+        kcv=$(printf '%s\n' "$out" | awk '$1 == "kcv" && NF == 2 { v = $2 } END { print v }')
+        SOFTHSM2_CONF=$S2_CONF bash "$P/ceremony-host-b-import.sh" --token S2 --pin-source "$S2_PIN_FILE" \
+            --blob "$W/blob" --expect-kcv "$kcv" 2>&1 || return 1
+        SOFTHSM2_CONF=$S1_CONF bash "$P/ceremony-host-a-seal.sh" --token S1 --pin-source "$S1_PIN_FILE" \
+            --expect-kcv "$kcv" 2>&1 || return 1
+        echo "kcv $kcv"
+    } > "$LAB/ceremony.log" 2>&1 || {
+        echo "fleet_provision: the clone ceremony failed; its log:" >&2
+        sed 's/^/  /' "$LAB/ceremony.log" >&2
+        return 1
+    }
+    kcv=$(awk '$1 == "kcv" && NF == 2 { v = $2 } END { print v }' "$LAB/ceremony.log")
+    FLEET_PROVISIONED="clone ceremony: S1 made the master, wrapped it for S2's transport key, sealed it (key check value $kcv on both)"
+}

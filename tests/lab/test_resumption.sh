@@ -2,7 +2,8 @@
 # test_resumption.sh - the seed's topology for real: HAProxy (mode tcp,
 # roundrobin) in front of two hsmkeys-demo-servers on two SoftHSM2 hosts
 # holding the same master, clients from hsmkeys-probe.  Asserts, through the
-# load balancer and with epoch boundaries inside each run:
+# load balancer and with epoch boundaries inside each run (the two tokens are
+# provisioned by the clone ceremony when hsmkeys-tool is built):
 #   - hsmkeys resumes >= 99% of reconnects, TLS 1.3 and TLS 1.2;
 #   - the baseline (each server its own random ticket keys) resumes fewer,
 #     and a lone client resumes none (the seed's story);
@@ -24,7 +25,8 @@ if ! command -v haproxy >/dev/null || [ ! -x "$HSMKEYS_BUILD/hsmkeys-demo-server
     tap_done; exit
 fi
 lab_init
-lab_host S1 && lab_host S2 || { tap_ok 1 "lab hosts S1 and S2 (SoftHSM2 tokens)"; tap_done; exit 1; }
+fleet_provision
+tap_ok $? "S1 and S2 hold the same master: $FLEET_PROVISIONED"
 PROBE=$HSMKEYS_BUILD/hsmkeys-probe
 
 # ---- hsmkeys fleet --------------------------------------------------------

@@ -342,7 +342,7 @@ out:
         SSL_SESSION *last = st.got[st.n - 1];
         rec->new_has_name = session_name(last, rec->new_name);
         rec->lifetime_hint = (uint32_t)SSL_SESSION_get_ticket_lifetime_hint(last);
-        rec->renewed = rec->offered_has_name && rec->new_has_name &&
+        rec->renewed = rec->resumed && rec->offered_has_name && rec->new_has_name &&
                        memcmp(rec->offered_name, rec->new_name, PROBE_NAME_LEN) != 0;
     }
     for (int i = 0; i < st.n; i++) {

@@ -68,7 +68,7 @@ typedef struct probe_conn {
     int new_has_name;           /* received a new ticket on this connection */
     unsigned char new_name[PROBE_NAME_LEN];
     uint32_t lifetime_hint;     /* of the newest ticket received, seconds */
-    int renewed;                /* new ticket under a different key name */
+    int renewed;                /* resumed, and a new ticket under another key name */
 } probe_conn;
 
 /* ---- options.c ---- */

@@ -28,7 +28,11 @@ seeds=$(cd "$HSMKEYS_ROOT" && {
     grep -rhoE 'lab_host [A-Za-z0-9_]+ [A-Za-z0-9._-]+' tests | awk '{print $3}'
 } | sort -u)
 logs=("$LAB"/logs/*.log)
-[ -d "$HSMKEYS_BUILD/test-logs" ] && logs+=("$HSMKEYS_BUILD"/test-logs/*.log)
+if [ -d "$HSMKEYS_BUILD/test-logs" ]; then
+    while IFS= read -r f; do logs+=("$f"); done < <(find "$HSMKEYS_BUILD/test-logs" -type f -name '*.log')
+fi
+# Integration labs kept for inspection (LAB_KEEP) hold server logs too.
+while IFS= read -r f; do logs+=("$f"); done < <(find "${TMPDIR:-/tmp}" -maxdepth 2 -path '*hsmkeys-lab-*' -name '*.log' -type f 2>/dev/null)
 cat > "$LAB/scan.py" <<'PY'
 import base64, hashlib, hmac, re, sys
 seeds = sys.argv[1].split()

@@ -65,10 +65,15 @@ $(LIB_SO): $(LIB_OBJS) hsmkeys/libhsmkeys.map
 $(LIB_A): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
+# libdir/includedir stay relative to ${prefix} when under PREFIX, so the
+# file can be relocated (pkg-config --define-variable=prefix=...).
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' \
+	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	    -e 's|@VERSION@|$(VERSION)|'
 $(B)/hsmkeys.pc: hsmkeys/hsmkeys.pc.in Makefile
 	@mkdir -p $(B)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(PC_SED) $< > $@
 
 -include $(sort $(wildcard */build.mk */*/build.mk))
 
@@ -96,7 +101,7 @@ install: build-all
 	ln -sf libhsmkeys.so.$(SONAME_MAJOR) $(DESTDIR)$(LIBDIR)/libhsmkeys.so
 	install -m 0644 hsmkeys/include/hsmkeys/hsmkeys.h engine/include/hsmkeys/hsmkeys_ssl.h \
 	  $(DESTDIR)$(INCLUDEDIR)/hsmkeys/
-	install -m 0644 $(B)/hsmkeys.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(PC_SED) hsmkeys/hsmkeys.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/hsmkeys.pc
 	@for m in docs/man/*.3 docs/man/*.1 docs/man/*.8; do \
 	  [ -f "$$m" ] || continue; s=$${m##*.}; \
 	  install -d $(DESTDIR)$(MANDIR)/man$$s && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done

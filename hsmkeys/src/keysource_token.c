@@ -34,8 +34,17 @@ typedef struct token_source {
 
 static int source_login(token_source *t)
 {
+    CK_SESSION_INFO info;
     hk_secret pin;
     int rc;
+
+    /* Login state is per application: a session opened after fork (or next
+     * to another of ours) may already be logged in.  Then the PIN is not
+     * read at all (a worker running as another user may not be able to). */
+    t->base.token_calls++;
+    if (hk_module_fns(t->module)->C_GetSessionInfo(t->session, &info) == CKR_OK &&
+        (info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS))
+        return HSMKEYS_OK;
 
     if (t->pin_source != NULL)
         rc = hk_pin_read_file(t->pin_source, &pin);

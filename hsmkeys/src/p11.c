@@ -272,9 +272,18 @@ int hk_module_check_fork(hk_module *m, unsigned *generation)
     }
     pthread_mutex_lock(&hk_modules_lock);
     if (m->pid != me) {
-        /* The parent's sessions are not ours: start the module afresh. */
-        (void)m->fns->C_Finalize(NULL);
+        /* PKCS#11 asks a child to call C_Initialize.  Modules that reset
+         * themselves in a child answer CKR_OK.  A module that kept its state
+         * across fork (SoftHSM2 does) answers ALREADY_INITIALIZED: it is not
+         * finalized then, since that would also close the sessions of other
+         * libraries in this process (libp11's engine holding the server's
+         * private key); new sessions of our own are enough.  Anything else:
+         * finalize and start afresh. */
         rv = module_initialize(m);
+        if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+            (void)m->fns->C_Finalize(NULL);
+            rv = module_initialize(m);
+        }
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
             pthread_mutex_unlock(&hk_modules_lock);
             return hk_fail(HSMKEYS_E_MODULE, "re-initialising %s after fork failed: %s",

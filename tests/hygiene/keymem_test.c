@@ -25,6 +25,19 @@
 #include "kdf.h"
 #include "memscan.h"
 
+/* ASan intercepts mlock() and makes it a no-op, so under ASan pages are
+ * never locked and "lo" cannot be shown; everything else still can. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HY_MLOCK_WORKS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HY_MLOCK_WORKS 0
+#endif
+#endif
+#ifndef HY_MLOCK_WORKS
+#define HY_MLOCK_WORKS 1
+#endif
+
 #define TOKEN  "hygiene"
 #define DOMAIN "hygiene.test"
 #define EPOCH  60
@@ -133,14 +146,22 @@ int main(void)
         hsmkeys_wipe(hmac, sizeof hmac);
     }
 
-    T_CASE("every copy of the current keys is in locked (lo), undumpable (dd) memory") {
-        hy_hits a, h;
-        scan("AES key of the current epoch", old, &a);
-        scan("HMAC key of the current epoch", old + 32, &h);
-        T_TRUE(a.total >= 1);          /* the ring holds it: the scan works */
-        T_EQ_INT(a.protected_, a.total);
-        T_TRUE(h.total >= 1);
-        T_EQ_INT(h.protected_, h.total);
+    hy_hits cur_a, cur_h;
+    scan("AES key of the current epoch", old, &cur_a);
+    scan("HMAC key of the current epoch", old + 32, &cur_h);
+    T_CASE("every copy of the current keys is in memory excluded from core dumps (dd)") {
+        T_TRUE(cur_a.total >= 1);      /* the ring holds it: the scan works */
+        T_EQ_INT(cur_a.nodump, cur_a.total);
+        T_TRUE(cur_h.total >= 1);
+        T_EQ_INT(cur_h.nodump, cur_h.total);
+    }
+    if (!HY_MLOCK_WORKS)
+        t_skip("every copy of the current keys is in locked memory (lo)",
+               "ASan build: ASan intercepts mlock() as a no-op");
+    else T_CASE("every copy of the current keys is in locked memory (lo)") {
+        T_TRUE(cur_a.total >= 1);
+        T_EQ_INT(cur_a.protected_, cur_a.total);
+        T_EQ_INT(cur_h.protected_, cur_h.total);
     }
 
     T_CASE("an epoch that left the window is wiped from memory") {
@@ -153,7 +174,7 @@ int main(void)
         T_EQ_INT(a.total, 0);
         T_EQ_INT(h.total, 0);
         T_TRUE(n.total >= 1);
-        T_EQ_INT(n.protected_, n.total);
+        T_EQ_INT(HY_MLOCK_WORKS ? n.protected_ : n.nodump, n.total);
     }
 
     T_CASE("after hsmkeys_close no key is left in memory") {

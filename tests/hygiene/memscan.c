@@ -54,6 +54,8 @@ static void hy_visit(struct hy_map *m, const unsigned char *masked, size_t len, 
     if (n == 0)
         return;
     out->total += n;
+    if (m->nodump)
+        out->nodump += n;
     if (m->locked && m->nodump) {
         out->protected_ += n;
     } else {

@@ -15,6 +15,7 @@
 typedef struct hy_hits {
     int total;        /* occurrences found */
     int protected_;   /* ... in mappings flagged both "lo" and "dd" */
+    int nodump;       /* ... in mappings flagged "dd" */
     char where[512];  /* description of the unprotected ones */
 } hy_hits;
 

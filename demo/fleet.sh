@@ -6,6 +6,8 @@
 #       LB 127.0.0.10, S1 127.0.0.11, S2 127.0.0.12, one port for all three
 #       (like :443 on three hosts); exports FLEET_LB (ADDR:PORT) and
 #       FLEET_CONNS (the servers' per-connection logs, S1 then S2).
+#       S1/S2 are nginx with the hsmkeys module when it is built (else
+#       hsmkeys-demo-server); FLEET_SERVER=demo-server|nginx overrides.
 #   fleet_stop                            stop S1, S2 and LB (by recorded PID)
 #   fleet_server_view CSV                 compare the servers' per-connection
 #       view (resumed or not) with the probe's CSV; prints a summary line and
@@ -19,6 +21,65 @@ FLEET_LB_ADDR=${FLEET_LB_ADDR:-127.0.0.10}
 FLEET_S1_ADDR=${FLEET_S1_ADDR:-127.0.0.11}
 FLEET_S2_ADDR=${FLEET_S2_ADDR:-127.0.0.12}
 FLEET_DOMAIN=${FLEET_DOMAIN:-example.com}
+FLEET_NGINX_MOD=$HSMKEYS_BUILD/nginx/ngx_http_hsmkeys_module.so
+# S1/S2 are nginx with the hsmkeys module when it is built, else the
+# project's hsmkeys-demo-server.  Override with FLEET_SERVER=demo-server.
+if [ -z "${FLEET_SERVER:-}" ]; then
+    if [ -f "$FLEET_NGINX_MOD" ] && command -v nginx >/dev/null; then FLEET_SERVER=nginx
+    else FLEET_SERVER=demo-server; fi
+fi
+
+# fleet_nginx_conf MODE NAME ADDR:PORT EPOCH LIFETIME: $LAB/MODE-NAME/nginx.conf.
+# One certificate for the fleet (nginx derives the session id context from
+# it); the access log line is the demo-server's per-connection line.
+fleet_nginx_conf() {
+    local mode=$1 name=$2 listen=$3 epoch=$4 lifetime=$5 d=$LAB/$1-$2 hk="" load=""
+    mkdir -p "$d/tmp"
+    if [ ! -f "$LAB/pki/cert.pem" ]; then
+        mkdir -p "$LAB/pki"
+        (umask 077; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -keyout "$LAB/pki/key.pem" -out "$LAB/pki/cert.pem" -days 2 -subj "/CN=$FLEET_DOMAIN" \
+            -addext "subjectAltName=DNS:$FLEET_DOMAIN" >/dev/null 2>&1)
+    fi
+    load="load_module $FLEET_NGINX_MOD;"
+    if [ "$mode" = hsmkeys ]; then
+        local uri=${name}_URI
+        hk="hsmkeys_tickets on; hsmkeys_uri \"${!uri}\"; hsmkeys_domain $FLEET_DOMAIN;
+        hsmkeys_epoch $epoch; hsmkeys_lifetime $lifetime;"
+    fi
+    cat > "$d/nginx.conf" <<NGX
+# $mode $name (demo/fleet.sh)
+$load
+daemon off;
+master_process on;
+worker_processes 2;
+user root;
+pid $d/nginx.pid;
+error_log $d/error.log notice;
+env SOFTHSM2_CONF;
+events { worker_connections 512; }
+http {
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    map \$ssl_session_reused \$hk_resumed { r 1; default 0; }
+    log_format hkconn 'conn id=\$http_x_probe_id server=$name resumed=\$hk_resumed version=\$ssl_protocol';
+    access_log $LAB/$mode-$name.conns hkconn;
+    server {
+        listen $listen ssl;
+        server_name $FLEET_DOMAIN;
+        ssl_certificate     $LAB/pki/cert.pem;
+        ssl_certificate_key $LAB/pki/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        $hk
+        add_header X-Server $name always;
+        location / { return 200 "server: $name\n"; }
+    }
+}
+NGX
+}
 
 fleet_start() {
     local mode=$1 epoch=${2:-5s} lifetime=${3:-10s} port s addr conf uri
@@ -30,7 +91,12 @@ fleet_start() {
     for s in S1 S2; do
         addr=FLEET_${s}_ADDR; addr=${!addr}
         : > "$LAB/$mode-$s.conns"
-        if [ "$mode" = baseline ]; then
+        if [ "$FLEET_SERVER" = nginx ]; then
+            fleet_nginx_conf "$mode" "$s" "$addr:$port" "$epoch" "$lifetime"
+            conf=${s}_CONF
+            SOFTHSM2_CONF=${!conf} lab_spawn "$mode-$s" nginx -p "$LAB/$mode-$s" -c "$LAB/$mode-$s/nginx.conf"
+            fleet_wait_workers "$mode-$s" 2 || return 1
+        elif [ "$mode" = baseline ]; then
             lab_spawn "$mode-$s" "$HSMKEYS_BUILD/hsmkeys-demo-server" --name "$s" \
                 --listen "$addr:$port" --log "$LAB/$mode-$s.conns" --baseline
         else
@@ -51,6 +117,20 @@ fleet_start() {
         tail -n 5 "$LAB/$mode-S1.log" "$LAB/$mode-S2.log" "$LAB/$mode-LB.log" >&2
         return 1
     fi
+}
+
+# fleet_wait_workers NAME N: the nginx master NAME has N workers.
+fleet_wait_workers() {
+    local pid c=0
+    pid=$(lab_pid "$1")
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || { echo "fleet: nginx $1 exited:" >&2; tail -n 5 "$LAB/$1.log" "$LAB/$1/error.log" >&2; return 1; }
+        c=$(pgrep -P "$pid" -c 2>/dev/null); c=${c:-0}
+        [ "$c" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    echo "fleet: nginx $1 has $c of $2 workers after 10 s" >&2
+    return 1
 }
 
 fleet_stop() {

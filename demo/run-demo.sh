@@ -25,7 +25,7 @@ PROBE_ARGS=(-c 2 -p 2 -i 40 -d "$RUN" --sni example.com)
 
 die() { echo "demo: $*" >&2; exit 1; }
 step() { printf '\n== %s\n' "$*"; }
-for b in hsmkeys-probe hsmkeys-demo-server hsmkeys-tool; do
+for b in hsmkeys-probe hsmkeys-demo-server hsmkeys-tool tests/t-token; do
     [ -x "$HSMKEYS_BUILD/$b" ] || die "$HSMKEYS_BUILD/$b is missing: run 'make' first"
 done
 command -v haproxy >/dev/null || die "haproxy is not installed: run 'make deps' (as root)"
@@ -42,7 +42,7 @@ run() { # MODE: one run of the clients through the LB; prints the probe's table
     else
         fleet_start baseline || die "the baseline fleet did not start"
     fi
-    echo "LB $FLEET_LB (HAProxy, mode tcp, roundrobin) -> S1 $FLEET_S1_ADDR, S2 $FLEET_S2_ADDR;" \
+    echo "LB $FLEET_LB (HAProxy, mode tcp, roundrobin) -> S1 $FLEET_S1_ADDR, S2 $FLEET_S2_ADDR ($FLEET_SERVER);" \
          "C1 and C2 reconnect for ${RUN}s, 2 connections at once each"
     "$HSMKEYS_BUILD/hsmkeys-probe" "${PROBE_ARGS[@]}" --csv "$LAB/$mode.csv" "$FLEET_LB" \
         > "$LAB/$mode.out" 2>&1
@@ -61,7 +61,7 @@ run hsmkeys
 epochs=$(csv_epochs "$LAB/hsmkeys.csv" | tr '\n' ' ')
 n=$(csv_epochs "$LAB/hsmkeys.csv" | wc -l)
 echo "epochs seen in ticket names: ${epochs}($((n - 1)) boundaries crossed during the run)"
-grep -h "hsmkeys stats" "$LAB"/hsmkeys-S?.log | sed 's/^/  /'
+grep -h "hsmkeys stats" "$LAB"/hsmkeys-S?.log 2>/dev/null | sed 's/^/  /'
 
 step "4/4 summary"
 b=$(csv_rate "$LAB/baseline.csv") h=$(csv_rate "$LAB/hsmkeys.csv")

@@ -88,6 +88,43 @@ http {
 EOF
 }
 
+# ngx_stream_conf NAME IP PORT URI [EXTRA]: a stream{} TLS server that answers
+# like an HTTP server naming itself (the probe reads the X-Server header).
+ngx_stream_conf() {
+    local name=$1 ip=$2 port=$3 uri=$4 extra=${5:-}
+    local d=$LAB/$name
+    mkdir -p "$d"
+    cat > "$d/nginx.conf" <<EOF
+# test instance $name (hsmkeys tests/nginx, stream)
+load_module $NGX_STREAM_CORE;
+load_module $NGX_STREAM_MOD;
+daemon off;
+master_process on;
+worker_processes 2;
+user root;
+pid $d/nginx.pid;
+error_log $d/error.log info;
+env SOFTHSM2_CONF;
+events { worker_connections 512; }
+stream {
+    hsmkeys_uri      "$uri";
+    hsmkeys_domain   $NGX_DOMAIN;
+    hsmkeys_epoch    $NGX_EPOCH;
+    hsmkeys_lifetime $NGX_LIFETIME;
+
+    server {
+        listen $ip:$port ssl;
+        ssl_certificate     $LAB/pki/cert.pem;
+        ssl_certificate_key $LAB/pki/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        hsmkeys_tickets on;
+        $extra
+        return "HTTP/1.0 200 OK\r\nX-Server: $name\r\nContent-Length: 11\r\n\r\nserver: $name\n";
+    }
+}
+EOF
+}
+
 # ngx_start NAME HOST: nginx in the foreground (daemon off) so its master's
 # PID is the one lab_spawn records; workers see HOST's token.
 ngx_start() {

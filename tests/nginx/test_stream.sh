@@ -1,0 +1,41 @@
+#!/bin/bash
+# test_stream.sh - two nginx stream{} TLS servers with ngx_stream_hsmkeys_module
+# behind HAProxy round robin resume each other's tickets (TLS 1.2 and 1.3).
+#
+# Threat: the same as for http (see test_resumption.sh), for TLS over TCP
+# services that nginx terminates in its stream module.
+set -uo pipefail
+source "$HSMKEYS_ROOT/tests/lib/lab.sh"
+source "$HSMKEYS_ROOT/tests/nginx/nginx_lab.sh"
+
+why=$(ngx_missing)
+[ -z "$why" ] && [ ! -f "$NGX_STREAM_CORE" ] && why="libnginx-mod-stream not installed (make deps)"
+[ -z "$why" ] && [ ! -f "$NGX_STREAM_MOD" ] && why="module not built: $NGX_STREAM_MOD (make)"
+if [ -n "$why" ]; then tap_skip "nginx stream suite" "$why"; tap_done; exit; fi
+
+lab_init
+NGX_EPOCH=3s NGX_LIFETIME=9s
+lab_host S1 fleet && lab_host S2 fleet && ngx_lab_init
+tap_ok $? "two tokens with the same master"
+
+P=$(lab_port)
+ngx_stream_conf S1 127.0.0.11 "$P" "$S1_URI"
+ngx_stream_conf S2 127.0.0.12 "$P" "$S2_URI"
+ngx_test S1 S1
+rc=$?; [ $rc = 0 ] || sed 's/^/# /' "$LAB/S1/t.out"
+tap_ok $rc "nginx -t accepts the hsmkeys directives in stream{}"
+
+ngx_start S1 S1 && ngx_start S2 S2 && lb_start LB 127.0.0.10 "$P" "127.0.0.11:$P" "127.0.0.12:$P"
+tap_ok $? "stream S1 and S2 (2 workers each) and HAProxy round robin are up"
+
+for v in 1.2 1.3; do
+    probe_rate -n 150 "--tls$v" "127.0.0.10:$P"
+    fleet_ok
+    tap_ok $? "stream TLS $v: >= 99% of reconnects resumed on the other server ($PROBE_RESUMED of $PROBE_RECONNECTS)"
+done
+
+# A wrong URI in stream{} fails "nginx -t" like in http{}.
+ngx_stream_conf B 127.0.0.11 "$P" "pkcs11:token=absent;object=hsmkeys-master?module-path=$LAB_SOFTHSM_MODULE&pin-source=$S1_PIN_FILE"
+! ngx_test B S1 && grep -q '\[emerg\] .*"hsmkeys_uri" .*HSMKEYS_E_NO_TOKEN' "$LAB/B/t.out"
+tap_ok $? "stream: nginx -t fails with HSMKEYS_E_NO_TOKEN naming hsmkeys_uri"
+tap_done

@@ -25,12 +25,12 @@
 #include "kdf.h"
 #include "memscan.h"
 
-/* ASan intercepts mlock() and makes it a no-op, so under ASan pages are
- * never locked and "lo" cannot be shown; everything else still can. */
-#if defined(__SANITIZE_ADDRESS__)
+/* ASan and TSan intercept mlock() and make it a no-op, so under them pages
+ * are never locked and "lo" cannot be shown; everything else still can. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define HY_MLOCK_WORKS 0
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define HY_MLOCK_WORKS 0
 #endif
 #endif
@@ -157,7 +157,7 @@ int main(void)
     }
     if (!HY_MLOCK_WORKS)
         t_skip("every copy of the current keys is in locked memory (lo)",
-               "ASan build: ASan intercepts mlock() as a no-op");
+               "sanitizer build: ASan/TSan intercept mlock() as a no-op");
     else T_CASE("every copy of the current keys is in locked memory (lo)") {
         T_TRUE(cur_a.total >= 1);
         T_EQ_INT(cur_a.protected_, cur_a.total);

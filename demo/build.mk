@@ -1,12 +1,14 @@
 # demo: `make demo` runs the seed scenario live (demo/run-demo.sh): installs
 # missing Debian packages, builds what the demo needs, provisions two
 # SoftHSM2 tokens by the clone ceremony, runs baseline then hsmkeys through
-# HAProxy, prints the tables, and cleans up.
-DEMO_NEEDS := $(B)/hsmkeys-probe $(B)/hsmkeys-demo-server $(B)/hsmkeys-tool $(B)/tests/t-token \
+# HAProxy, prints the tables, and cleans up.  (Recursive = : the nginx
+# fragment that defines NGX_B is included after this one.)
+DEMO_NEEDS = $(B)/hsmkeys-probe $(B)/hsmkeys-demo-server $(B)/hsmkeys-tool $(B)/tests/t-token \
               $(NGX_B)/ngx_http_hsmkeys_module.so
 
 demo: deps
 	@echo "demo: building what it needs (library, probe, demo server, hsmkeys-tool, nginx module)"
-	@$(MAKE) -s --no-print-directory -j$$(nproc) $(DEMO_NEEDS) >$(B)-demo-build.log 2>&1 || \
-	  { tail -n 30 $(B)-demo-build.log; echo "demo: build failed (log: $(B)-demo-build.log)"; exit 1; }
+	@mkdir -p $(B)
+	@$(MAKE) -s --no-print-directory -j$$(nproc) $(DEMO_NEEDS) >$(B)/demo-build.log 2>&1 || \
+	  { tail -n 30 $(B)/demo-build.log; echo "demo: build failed (log: $(B)/demo-build.log)"; exit 1; }
 	HSMKEYS_BUILD=$(CURDIR)/$(B) bash demo/run-demo.sh

@@ -76,3 +76,6 @@ for mode in baseline hsmkeys; do
 done
 echo
 echo "baseline $b% resumed -> hsmkeys $h% resumed"
+if [ "$FLEET_SERVER" != nginx ]; then
+    echo "(S1 and S2 ran as hsmkeys-demo-server; after 'make', 'make demo' runs them as nginx with the hsmkeys module)"
+fi

@@ -40,3 +40,10 @@ install-nginx: $(NGX_MODS)
 	install -m 0644 $(NGX_MODS) $(DESTDIR)$(NGINX_MODULES_DIR)/
 	install -m 0644 engine/nginx/mod-http-hsmkeys.conf engine/nginx/mod-stream-hsmkeys.conf \
 	  $(DESTDIR)$(NGINX_MODULES_AVAIL)/
+
+# Test helper of tests/nginx: stores a TLS private key in a throwaway token.
+$(B)/tests/t-import-key: tests/nginx/t-import-key.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-deprecated-declarations -o $@ $< $(ALL_LDFLAGS) $(LIB_A) -lp11 $(LIB_LIBS)
+
+TEST_BINS += $(B)/tests/t-import-key

@@ -138,7 +138,7 @@ ngx_wait_workers() {
     local name=$1 n=$2 pid c
     pid=$(lab_pid "$name")
     for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || { echo "# nginx $name exited:" >&2; tail -5 "$LAB/$name.log" "$LAB/$name/error.log" >&2; return 1; }
+        kill -0 "$pid" 2>/dev/null || { echo "# nginx $name exited:" >&2; tail -n 5 "$LAB/$name.log" "$LAB/$name/error.log" >&2; return 1; }
         c=$(pgrep -P "$pid" -c 2>/dev/null); c=${c:-0}
         [ "$c" -ge "$n" ] && return 0
         sleep 0.1
@@ -239,9 +239,11 @@ PY
          "$PROBE_FAILED failed, $PROBE_BACKENDS backends, $PROBE_EPOCHS ticket epochs (status $rc)"
     [ "$PROBE_FAILED" = 0 ] || python3 - "$out" <<'PY'
 import json, sys
-for c in json.load(open(sys.argv[1]))["connections"]:
-    if not c["ok"]:
-        print("#   failed:", c["id"], c["backend"], c["error"])
+bad = [c for c in json.load(open(sys.argv[1]))["connections"] if not c["ok"]]
+for c in bad[:5]:
+    print("#   failed:", c["id"], c["backend"], c["error"])
+if len(bad) > 5:
+    print("#   ... and", len(bad) - 5, "more")
 PY
     [ "$PROBE_RESUMED" = "$PROBE_RECONNECTS" ] || python3 - "$out" <<'PY'
 import json, sys

@@ -53,7 +53,8 @@ typedef struct fd_instance {
  * Bring one HAProxy to [e-1, e, e+1] for the current epoch e: one `show info`
  * to learn which process answers (a restarted HAProxy gets the whole ring),
  * then the `set ssl tls-key` commands needed.  On failure the instance backs
- * off (doubling, capped at max_backoff_ms).  Returns 0 in sync, -1 failed.
+ * off (doubling, capped at max_backoff_ms; 0: a single attempt, as --once).
+ * Returns 0 in sync, -1 failed.
  */
 int fd_instance_sync(fd_feeder *f, fd_instance *in, long long now_ms, long long max_backoff_ms);
 

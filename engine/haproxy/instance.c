@@ -43,7 +43,7 @@ static void fail(fd_instance *in, long long now_ms, long long max_backoff_ms, co
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (!in->down)
-        flog(LOG_ERR, "%s: %s (retrying with backoff)", in->socket, msg);
+        flog(LOG_ERR, "%s: %s%s", in->socket, msg, max_backoff_ms > 0 ? " (retrying with backoff)" : "");
     else
         flog(LOG_DEBUG, "%s: %s", in->socket, msg);
     in->down = 1;

@@ -14,7 +14,10 @@
 #   ap_write_conf NAME IP PORT MPM HOST [extra lines]
 #                                $LAB/apache-NAME/httpd.conf (HOST: lab host
 #                                whose token the server uses; "" for none)
+#                                AP_CERT / AP_KEY override the certificate and
+#                                key (e.g. a pkcs11: key URI)
 #   ap_start NAME HOST           start in the foreground with SOFTHSM2_CONF of HOST
+#                                (and the words of $AP_ENV, e.g. OPENSSL_CONF=...)
 #   ap_test NAME HOST            apache2 -t on that config, output in $AP_OUT
 #   ap_lb IP PORT BACKEND...     HAProxy (mode tcp, roundrobin) as "lb"
 #   ap_probe ARGS...             hsmkeys-probe; sets AP_RESUMED, AP_OFFERED
@@ -93,8 +96,8 @@ ap_write_conf() {
         echo "DocumentRoot $d/htdocs"
         echo "Header always set X-Server $name"
         echo "SSLEngine on"
-        echo "SSLCertificateFile $LAB/tls/cert.pem"
-        echo "SSLCertificateKeyFile $LAB/tls/key.pem"
+        echo "SSLCertificateFile ${AP_CERT:-$LAB/tls/cert.pem}"
+        echo "SSLCertificateKeyFile \"${AP_KEY:-$LAB/tls/key.pem}\""
         echo "SSLProtocol -all +TLSv1.2 +TLSv1.3"
         if [ -n "$uri" ]; then
             echo "HSMKeysTickets On"
@@ -111,7 +114,8 @@ ap_write_conf() {
 ap_start() {
     local name=$1 host=$2 conf=""
     [ -n "$host" ] && conf=$(eval echo "\$${host}_CONF")
-    lab_spawn "apache-$name" env SOFTHSM2_CONF="$conf" \
+    # shellcheck disable=SC2086 # AP_ENV: words NAME=VALUE
+    lab_spawn "apache-$name" env SOFTHSM2_CONF="$conf" ${AP_ENV:-} \
         apache2 -f "$LAB/apache-$name/httpd.conf" -DFOREGROUND
 }
 
@@ -127,7 +131,8 @@ ap_wait() {
 ap_test() {
     local name=$1 host=$2 conf=""
     [ -n "$host" ] && conf=$(eval echo "\$${host}_CONF")
-    AP_OUT=$(env SOFTHSM2_CONF="$conf" apache2 -f "$LAB/apache-$name/httpd.conf" -t 2>&1)
+    # shellcheck disable=SC2086
+    AP_OUT=$(env SOFTHSM2_CONF="$conf" ${AP_ENV:-} apache2 -f "$LAB/apache-$name/httpd.conf" -t 2>&1)
 }
 
 # ap_lb IP PORT IP:PORT...

@@ -42,6 +42,14 @@ run() { # MODE: one run of the clients through the LB; prints the probe's table
     else
         fleet_start baseline || die "the baseline fleet did not start"
     fi
+    # Warm-up, not counted: 4 connections straight to each server, so that
+    # process start-up costs (first handshake of each worker) do not become
+    # the medians of a run whose only full handshakes are the first ones.
+    local port=${FLEET_LB##*:} s
+    for s in "$FLEET_S1_ADDR" "$FLEET_S2_ADDR"; do
+        "$HSMKEYS_BUILD/hsmkeys-probe" -c 4 -n 1 -q --sni example.com "$s:$port" >/dev/null 2>&1
+    done
+    : > "$LAB/$mode-S1.conns"; : > "$LAB/$mode-S2.conns"
     echo "LB $FLEET_LB (HAProxy, mode tcp, roundrobin) -> S1 $FLEET_S1_ADDR, S2 $FLEET_S2_ADDR ($FLEET_SERVER);" \
          "C1 and C2 reconnect for ${RUN}s, 2 connections at once each"
     "$HSMKEYS_BUILD/hsmkeys-probe" "${PROBE_ARGS[@]}" --csv "$LAB/$mode.csv" "$FLEET_LB" \

@@ -120,6 +120,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "hsmkeys-probe: out of memory\n");
         return 2;
     }
+    /* Warm-up: the first handshake of a process pays OpenSSL's lazy
+     * algorithm loading; do it off the record, with a throwaway client. */
+    for (int k = 0; k < o.warmup; k++) {
+        probe_client wc = { .index = -1 };
+        probe_conn rec = { .seq = k + 1 };
+        pthread_mutex_init(&wc.lock, NULL);
+        snprintf(rec.id, sizeof rec.id, "%s-warmup-%d", o.run_tag, k + 1);
+        probe_connect_once(&o, ctx, &wc, &rec);
+        while (wc.npool > 0)
+            SSL_SESSION_free(wc.pool[--wc.npool]);
+        pthread_mutex_destroy(&wc.lock);
+    }
     double deadline = o.duration > 0 ? mono_s() + o.duration : 0;
     for (int i = 0; i < o.clients; i++) {
         clients[i].index = i;

@@ -38,6 +38,9 @@ void probe_usage(FILE *f)
 "      --cafile FILE      verify the server certificate against FILE\n"
 "                         (default: no verification; the probe sends nothing\n"
 "                         secret)\n"
+"      --warmup N         unrecorded connections before the run, so that\n"
+"                         OpenSSL's first-use costs in the probe are not\n"
+"                         timed (default 1)\n"
 "      --timeout SEC      per-connection I/O timeout (default 5)\n"
 "      --min-rate PCT     exit 1 unless at least PCT% of the reconnects\n"
 "                         resumed (a reconnect: a connection started after\n"
@@ -115,7 +118,7 @@ bad:
 }
 
 enum { O_SNI = 256, O_TLS12, O_TLS13, O_PATH, O_BHDR, O_CAFILE, O_TIMEOUT,
-       O_MINRATE, O_CSV, O_JSON, O_PREFIX, O_NOJITTER };
+       O_MINRATE, O_CSV, O_JSON, O_PREFIX, O_NOJITTER, O_WARMUP };
 
 int probe_parse_args(int argc, char **argv, probe_opts *o)
 {
@@ -133,6 +136,7 @@ int probe_parse_args(int argc, char **argv, probe_opts *o)
         {"backend-header", required_argument, 0, O_BHDR},
         {"cafile", required_argument, 0, O_CAFILE},
         {"timeout", required_argument, 0, O_TIMEOUT},
+        {"warmup", required_argument, 0, O_WARMUP},
         {"min-rate", required_argument, 0, O_MINRATE},
         {"csv", required_argument, 0, O_CSV},
         {"json", required_argument, 0, O_JSON},
@@ -148,6 +152,7 @@ int probe_parse_args(int argc, char **argv, probe_opts *o)
     o->count = 20;
     o->clients = 1;
     o->parallel = 1;
+    o->warmup = 1;
     o->jitter = 1;
     o->timeout_s = 5;
     o->min_rate = -1;
@@ -181,6 +186,8 @@ int probe_parse_args(int argc, char **argv, probe_opts *o)
             }
             o->backend_header = optarg; break;
         case O_CAFILE: o->cafile = optarg; break;
+        case O_WARMUP: if (parse_int("--warmup", optarg, 0, 100, &o->warmup)) return 2;
+                       break;
         case O_TIMEOUT: if (parse_int("--timeout", optarg, 1, 3600, &o->timeout_s)) return 2;
                         break;
         case O_MINRATE: if (parse_double("--min-rate", optarg, 0, 100, &o->min_rate)) return 2;

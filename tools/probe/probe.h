@@ -42,6 +42,7 @@ typedef struct probe_opts {
     double duration;            /* seconds; 0: use count */
     int clients;
     int parallel;               /* connection loops per client */
+    int warmup;                 /* unrecorded connections before the run */
     char run_tag[8];            /* random, prefixes request ids */
     int interval_ms;
     int jitter;                 /* randomise the interval by +-50% */

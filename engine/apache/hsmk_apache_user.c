@@ -49,7 +49,14 @@ apr_status_t hsmk_as_user(server_rec *s, int (*fn)(void *), void *arg,
         return APR_SUCCESS;
     }
     nsaved = getgroups(HSMK_MAX_GROUPS, saved);
-    if (nsaved < 0 || getgrouplist(user, gid, groups, &ngroups) < 0) {
+    if (user[0] == '#') { /* "User #33": no name, so no supplementary groups */
+        groups[0] = gid;
+        ngroups = 1;
+    }
+    else if (getgrouplist(user, gid, groups, &ngroups) < 0) {
+        ngroups = -1;
+    }
+    if (nsaved < 0 || ngroups < 0) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, errno, s,
                      "mod_hsmkeys: cannot read the groups of User %s", user);
         return APR_EGENERAL;

@@ -57,6 +57,10 @@ ap_give_host_to_user() {
     local d=$LAB/$1
     chown -R "$AP_USER:$AP_GROUP" "$d/tokens" "$d/pin"
     chmod 0600 "$d/pin"
+    runuser -u "$AP_USER" -- test -r "$d/pin" -a -x "$d/tokens" || {
+        echo "# $AP_USER cannot reach $d (is a parent of \$LAB closed? TMPDIR=${TMPDIR:-/tmp})" >&2
+        return 1
+    }
 }
 
 # ap_write_conf NAME IP PORT MPM HOST [extra config lines...]
@@ -114,15 +118,27 @@ ap_write_conf() {
 ap_start() {
     local name=$1 host=$2 conf=""
     [ -n "$host" ] && conf=$(eval echo "\$${host}_CONF")
+    # Own session: the prefork MPM stops its children with killpg(), which
+    # must not reach the test script (or tests/run.sh).  A background job of
+    # a non-interactive shell is no group leader, so setsid does not fork and
+    # the PID stays the httpd parent's (ap_wait checks it against PidFile).
     # shellcheck disable=SC2086 # AP_ENV: words NAME=VALUE
-    lab_spawn "apache-$name" env SOFTHSM2_CONF="$conf" ${AP_ENV:-} \
+    lab_spawn "apache-$name" setsid env SOFTHSM2_CONF="$conf" ${AP_ENV:-} \
         apache2 -f "$LAB/apache-$name/httpd.conf" -DFOREGROUND
 }
 
 # Wait until NAME listens on IP:PORT, or it died; 0 when it listens.
 ap_wait() {
     local name=$1 ip=$2 port=$3
-    lab_wait_port "$port" "$ip" && return 0
+    if lab_wait_port "$port" "$ip"; then
+        local pf=$LAB/apache-$name/run/httpd.pid
+        for _ in $(seq 1 50); do [ -s "$pf" ] && break; sleep 0.1; done
+        if [ "$(cat "$pf" 2>/dev/null)" != "$(lab_pid "apache-$name")" ]; then
+            echo "# apache-$name: PidFile says $(cat "$pf" 2>/dev/null), recorded $(lab_pid "apache-$name")"
+            [ -s "$pf" ] && lab_record_pid "apache-$name" "$(cat "$pf")"
+        fi
+        return 0
+    fi
     echo "# apache-$name did not start; its output and error log:"
     sed 's/^/#   /' "$LAB/apache-$name.log" "$LAB/apache-$name/logs/error.log" 2>/dev/null | tail -20
     return 1

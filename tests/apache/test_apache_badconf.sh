@@ -88,7 +88,7 @@ ap_give_host_to_user S1
 
 # Startup, not only -t, fails, and says why in the error log.
 ap_write_conf bad 127.0.0.11 "$PORT" event S1 "HSMKeysURI \"$(uri_with S1 hsmkeys-master "$LAB/S1/pin-open")\""
-env SOFTHSM2_CONF="$S1_CONF" apache2 -f "$LAB/apache-bad/httpd.conf" -DFOREGROUND >"$LAB/bad-start.log" 2>&1 </dev/null &
+setsid env SOFTHSM2_CONF="$S1_CONF" apache2 -f "$LAB/apache-bad/httpd.conf" -DFOREGROUND >"$LAB/bad-start.log" 2>&1 </dev/null &
 lab_record_pid apache-bad $!
 wait "$(lab_pid apache-bad)"; rc=$?
 grep -q "HSMKEYS_E_PIN" "$LAB/apache-bad/logs/error.log" "$LAB/bad-start.log"

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,17 +63,23 @@ static int serve_one(fd_fifo *f, int fd, fd_lockbuf *buf)
     unsigned char *scratch = buf->p;
     char *text = (char *)buf->p + FD_KEY_RECORD_LEN;
     char name_hex[FD_NAME_HEX_LEN + 1], enc_name[FD_NAME_HEX_LEN + 1];
-    uint64_t e = hsmkeys_current_epoch(f->ctx);
+    uint64_t e = 0;
     size_t off = 0;
     ssize_t n;
-    int rc = HSMKEYS_OK;
+    int rc = HSMKEYS_E_EXPIRED;
 
-    for (int i = 0; i < FD_RING && rc == HSMKEYS_OK; i++) {
-        rc = fd_keyline(f->ctx, e - 1 + (uint64_t)i, scratch, text + off, name_hex);
-        off += FD_KEYLINE_LEN;
-        text[off++] = '\n';
-        if (i == 1)
-            memcpy(enc_name, name_hex, sizeof enc_name);
+    /* Twice at most: the epoch may turn between reading it and deriving e-1. */
+    for (int attempt = 0; attempt < 2 && rc == HSMKEYS_E_EXPIRED; attempt++) {
+        e = hsmkeys_current_epoch(f->ctx);
+        off = 0;
+        rc = HSMKEYS_OK;
+        for (int i = 0; i < FD_RING && rc == HSMKEYS_OK; i++) {
+            rc = fd_keyline(f->ctx, e - 1 + (uint64_t)i, scratch, text + off, name_hex);
+            off += FD_KEYLINE_LEN;
+            text[off++] = '\n';
+            if (i == 1)
+                memcpy(enc_name, name_hex, sizeof enc_name);
+        }
     }
     if (rc != HSMKEYS_OK) {
         hsmkeys_wipe(buf->p, buf->len);
@@ -105,11 +112,17 @@ static void *fifo_thread(void *arg)
         flog(LOG_ERR, "%s: cannot lock memory for keys: %s", f->path, strerror(errno));
         return NULL;
     }
-    for (;;) {
+    while (!atomic_load(&f->stop)) {
         struct timespec pause = { 0, 200 * 1000 * 1000 };
         struct stat st;
-        /* Blocks until a reader (HAProxy parsing its configuration) opens it. */
+        /* Blocks until a reader (HAProxy parsing its configuration, or
+         * fd_fifo_cleanup waking us) opens it. */
         int fd = open(f->path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (atomic_load(&f->stop)) {
+            if (fd >= 0)
+                close(fd);
+            break;
+        }
         if (fd < 0) {
             if (errno == EINTR)
                 continue;
@@ -144,13 +157,26 @@ int fd_fifo_start(fd_fifo *f, char *err, size_t err_len)
         snprintf(err, err_len, "cannot start the FIFO thread: %s", strerror(rc));
         return -1;
     }
-    pthread_detach(f->thread);
     f->started = 1;
     return 0;
 }
 
 void fd_fifo_cleanup(fd_fifo *f)
 {
+    if (f->started) {
+        /* Opening the FIFO for reading releases the thread's blocking open;
+         * it sees the stop flag and writes nothing. */
+        int rfd;
+        atomic_store(&f->stop, 1);
+        rfd = open(f->path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        if (rfd >= 0) {
+            pthread_join(f->thread, NULL);
+            close(rfd);
+        } else {
+            pthread_detach(f->thread); /* cannot wake it: exit() ends it */
+        }
+        f->started = 0;
+    }
     if (f->created)
         unlink(f->path);
 }

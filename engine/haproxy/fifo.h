@@ -19,6 +19,7 @@
 #define HSMKEYS_FEEDER_FIFO_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <hsmkeys/hsmkeys.h>
 
@@ -27,6 +28,7 @@ typedef struct fd_fifo {
     hsmkeys_ctx *ctx;
     int created;          /* we made it: unlink on exit */
     int started;
+    atomic_int stop;      /* set by fd_fifo_cleanup */
     pthread_t thread;
 } fd_fifo;
 
@@ -37,8 +39,9 @@ int fd_fifo_prepare(fd_fifo *f, char *err, size_t err_len);
 /* Start the serving thread (signals blocked in it).  Returns 0 or -1. */
 int fd_fifo_start(fd_fifo *f, char *err, size_t err_len);
 
-/* Remove the FIFO if this process created it, so that an HAProxy started
- * without the feeder fails at once ("cannot open") instead of waiting. */
+/* Stop the serving thread (it frees its wiped buffer), then remove the
+ * FIFO if this process created it, so that an HAProxy started without the
+ * feeder fails at once ("cannot open") instead of waiting. */
 void fd_fifo_cleanup(fd_fifo *f);
 
 #endif

@@ -8,7 +8,8 @@
  * deriving (trylock), so handshakes never queue behind the token.
  *
  * Failure: a failing token is retried with exponential backoff (1 s to
- * 30 s), never once per handshake; cached keys keep working; with no
+ * 30 s, on the monotonic clock), never once per handshake; a handshake
+ * never waits for a token call another thread has under way; cached keys keep working; with no
  * usable key no ticket is issued (never a random local key, which would
  * silently break fleet resumption).  Errors are logged at most once per
  * 10 s with a count of what was suppressed.
@@ -26,6 +27,7 @@
 #include <time.h>
 #include "config.h"
 #include "keysource.h"
+#include "p11.h" /* hk_p11_thread_calls: exact token-call statistics */
 #include "ring.h"
 #include "schedule.h"
 
@@ -131,14 +133,14 @@ static int derive_locked(hsmkeys_ctx *ctx, size_t gen, uint64_t epoch)
 {
     unsigned char keys[HK_EPOCH_KEYS_LEN], name[16];
     int64_t now = mono_ms();
-    uint64_t calls_before = ctx->src->token_calls;
+    uint64_t calls_before = hk_p11_thread_calls;
     int rc;
 
     if (now < ctx->retry_at_ms)
         return hk_fail(HSMKEYS_E_UNAVAILABLE, "the token is failing; next attempt in %lld ms",
                        (long long)(ctx->retry_at_ms - now));
     rc = ctx->src->ops->derive(ctx->src, gen, epoch, keys);
-    __atomic_add_fetch(&ctx->stats.token_calls, ctx->src->token_calls - calls_before,
+    __atomic_add_fetch(&ctx->stats.token_calls, hk_p11_thread_calls - calls_before,
                        __ATOMIC_RELAXED);
     if (rc != HSMKEYS_OK) {
         STAT_INC(ctx, token_errors);
@@ -173,14 +175,20 @@ static int derive_locked(hsmkeys_ctx *ctx, size_t gen, uint64_t epoch)
     return HSMKEYS_OK;
 }
 
-/* Keys of (gen, epoch): from the ring, else derived now. */
+/* Keys of (gen, epoch): from the ring, else derived now.  On the hot path
+ * (blocking = 0) a handshake never waits behind another thread's token
+ * call, which may hang on a slow HSM: it gets a full handshake instead. */
 static int get_keys(hsmkeys_ctx *ctx, size_t gen, uint64_t epoch, unsigned char name[16],
-                    unsigned char aes[32], unsigned char hmac[32])
+                    unsigned char aes[32], unsigned char hmac[32], int blocking)
 {
     int rc;
     if (hk_ring_lookup(&ctx->ring, (uint32_t)gen, epoch, name, aes, hmac))
         return HSMKEYS_OK;
-    pthread_mutex_lock(&ctx->derive_lock);
+    if (blocking)
+        pthread_mutex_lock(&ctx->derive_lock);
+    else if (pthread_mutex_trylock(&ctx->derive_lock) != 0)
+        return hk_fail(HSMKEYS_E_UNAVAILABLE, "key of epoch %llu not cached and the token "
+                       "is busy", (unsigned long long)epoch);
     if (!hk_ring_lookup(&ctx->ring, (uint32_t)gen, epoch, NULL, NULL, NULL)) {
         rc = derive_locked(ctx, gen, epoch);
         if (rc != HSMKEYS_OK) {
@@ -320,7 +328,7 @@ int hsmkeys_encrypt_key(hsmkeys_ctx *ctx, unsigned char name[HSMKEYS_KEY_NAME_LE
     check_fork(ctx);
     e = hsmkeys_current_epoch(ctx);
     g = hk_active_generation(ctx->src->gens, ctx->src->ngens, e, ctx->epoch_seconds);
-    rc = get_keys(ctx, g, e, name, aes, hmac);
+    rc = get_keys(ctx, g, e, name, aes, hmac, 0);
     if (rc != HSMKEYS_OK) {
         STAT_INC(ctx, refused_unavailable);
         return hk_fail(HSMKEYS_E_UNAVAILABLE, "no fleet key for epoch %llu (the token is "
@@ -357,7 +365,7 @@ int hsmkeys_decrypt_key(hsmkeys_ctx *ctx, const unsigned char name[HSMKEYS_KEY_N
         STAT_INC(ctx, refused_window);
         return hk_fail(HSMKEYS_E_EXPIRED, "ticket epoch outside the window");
     }
-    if (get_keys(ctx, g, epoch, NULL, aes, hmac) != HSMKEYS_OK) {
+    if (get_keys(ctx, g, epoch, NULL, aes, hmac, 0) != HSMKEYS_OK) {
         STAT_INC(ctx, refused_unavailable);
         return HSMKEYS_E_UNAVAILABLE;
     }
@@ -385,7 +393,7 @@ int hsmkeys_epoch_key(hsmkeys_ctx *ctx, uint64_t epoch, unsigned char name[HSMKE
                        (unsigned long long)hk_window_low(e_now, ctx->past),
                        (unsigned long long)(e_now + 1));
     g = hk_active_generation(ctx->src->gens, ctx->src->ngens, epoch, ctx->epoch_seconds);
-    return get_keys(ctx, g, epoch, name, aes, hmac);
+    return get_keys(ctx, g, epoch, name, aes, hmac, 1);
 }
 
 int hsmkeys_refresh(hsmkeys_ctx *ctx)

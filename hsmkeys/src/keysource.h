@@ -41,7 +41,6 @@ struct hk_keysource {
     const struct hk_keysource_ops *ops;
     hk_generation *gens;   /* sorted by activation */
     size_t ngens;
-    uint64_t token_calls;  /* PKCS#11 calls made so far (statistics) */
 };
 
 /* Options of the token source (from the context's configuration). */

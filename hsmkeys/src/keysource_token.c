@@ -41,8 +41,7 @@ static int source_login(token_source *t)
     /* Login state is per application: a session opened after fork (or next
      * to another of ours) may already be logged in.  Then the PIN is not
      * read at all (a worker running as another user may not be able to). */
-    t->base.token_calls++;
-    if (hk_module_fns(t->module)->C_GetSessionInfo(t->session, &info) == CKR_OK &&
+    if (HK_FN(t->module, C_GetSessionInfo)(t->session, &info) == CKR_OK &&
         (info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS))
         return HSMKEYS_OK;
 
@@ -55,7 +54,6 @@ static int source_login(token_source *t)
                      "the URI (a file of mode 0600 holding the user PIN)");
     if (rc != HSMKEYS_OK)
         return rc;
-    t->base.token_calls++;
     rc = hk_login(t->module, t->session, CKU_USER, &pin);
     hk_secret_free(&pin);
     return rc;
@@ -70,11 +68,9 @@ static int source_connect(token_source *t)
 
     hk_session_close(t->module, t->session);
     t->session = CK_INVALID_HANDLE;
-    t->base.token_calls += 2;
     HK_TRY(hk_token_find(t->module, t->uri, &t->slot));
     HK_TRY(hk_session_open(t->module, t->slot, 0, &t->session));
     HK_TRY(source_login(t));
-    t->base.token_calls += 3;
     HK_TRY(hk_master_find(t->module, t->session, t->uri, &list, &n));
     if (t->masters != NULL) {
         /* Reconnecting: keep the generations we started with, new handles. */
@@ -102,7 +98,6 @@ static int derive_once(token_source *t, size_t gen, uint64_t epoch, unsigned cha
 {
     struct hk_master_prf prf = { t->module, t->session, t->masters[gen].handle, CKR_OK, 0 };
     int rc = hk_kdf_epoch_keys(hk_master_prf, &prf, t->domain, epoch, out);
-    t->base.token_calls += 2u * prf.calls;
     *rv = prf.last_rv;
     return rc;
 }
@@ -216,7 +211,6 @@ int hk_token_source_open(const hk_token_source_opts *o, hk_keysource **out)
         t->base.gens[i].activation = t->masters[i].activation;
     }
     t->base.ngens = t->nmasters;
-    t->base.token_calls = 0; /* statistics count calls after open */
     *out = &t->base;
     return HSMKEYS_OK;
 fail:

@@ -59,17 +59,16 @@ static int cmp_activation(const void *a, const void *b)
 
 static void read_master(hk_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, hk_master *mk)
 {
-    CK_FUNCTION_LIST_PTR f = hk_module_fns(m);
     unsigned char id[64];
     CK_KEY_TYPE kt = (CK_KEY_TYPE)-1;
     CK_ATTRIBUTE a[2] = { { CKA_ID, id, sizeof id }, { CKA_KEY_TYPE, &kt, sizeof kt } };
 
     memset(mk, 0, sizeof *mk);
     mk->handle = h;
-    if (f->C_GetAttributeValue(s, h, a, 2) != CKR_OK) {
+    if (HK_FN(m, C_GetAttributeValue)(s, h, a, 2) != CKR_OK) {
         /* read one by one: some modules fail the whole template */
-        (void)f->C_GetAttributeValue(s, h, &a[0], 1);
-        (void)f->C_GetAttributeValue(s, h, &a[1], 1);
+        (void)HK_FN(m, C_GetAttributeValue)(s, h, &a[0], 1);
+        (void)HK_FN(m, C_GetAttributeValue)(s, h, &a[1], 1);
     }
     mk->key_type = kt;
     if (a[0].ulValueLen == CK_UNAVAILABLE_INFORMATION ||
@@ -86,7 +85,6 @@ static void read_master(hk_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, h
 
 int hk_master_find(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u, hk_master **out, size_t *n)
 {
-    CK_FUNCTION_LIST_PTR f = hk_module_fns(m);
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_ATTRIBUTE tmpl[3];
     CK_ULONG nt = 0, found = 0, i;
@@ -108,10 +106,10 @@ int hk_master_find(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u, hk_master
         tmpl[nt].type = CKA_ID; tmpl[nt].pValue = (void *)(uintptr_t)id;
         tmpl[nt++].ulValueLen = idlen;
     }
-    rv = f->C_FindObjectsInit(s, tmpl, nt);
+    rv = HK_FN(m, C_FindObjectsInit)(s, tmpl, nt);
     HK_TRY(hk_p11_check(rv, "C_FindObjectsInit"));
-    rv = f->C_FindObjects(s, handles, 64, &found);
-    (void)f->C_FindObjectsFinal(s);
+    rv = HK_FN(m, C_FindObjects)(s, handles, 64, &found);
+    (void)HK_FN(m, C_FindObjectsFinal)(s);
     HK_TRY(hk_p11_check(rv, "C_FindObjects"));
     if (found == 0)
         return hk_fail(HSMKEYS_E_NO_MASTER, "no secret key %s%s%s on the token: check "

@@ -33,6 +33,8 @@ struct hk_module {
     int we_initialized;  /* 0 if someone else did: do not finalize */
 };
 
+_Thread_local uint64_t hk_p11_thread_calls;
+
 static pthread_mutex_t hk_modules_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hk_module *hk_modules;
 
@@ -154,7 +156,7 @@ static CK_RV module_initialize(struct hk_module *m)
     args.flags = CKF_OS_LOCKING_OK;
     args.pReserved = m->init_args;
     for (attempt = 0; attempt < HK_P11_RETRIES; attempt++) {
-        rv = m->fns->C_Initialize(&args);
+        rv = HK_FN(m, C_Initialize)(&args);
         if (!hk_p11_transient(rv))
             break;
         hk_p11_backoff_sleep(attempt);
@@ -251,7 +253,7 @@ void hk_module_put(hk_module *m)
     }
     pthread_mutex_unlock(&hk_modules_lock);
     if (m->we_initialized && m->pid == getpid())
-        (void)m->fns->C_Finalize(NULL);
+        (void)HK_FN(m, C_Finalize)(NULL);
     /* Modules are not dlclose'd: some register atexit handlers or threads. */
     free(m->path);
     free(m->init_args);
@@ -281,7 +283,7 @@ int hk_module_check_fork(hk_module *m, unsigned *generation)
          * finalize and start afresh. */
         rv = module_initialize(m);
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-            (void)m->fns->C_Finalize(NULL);
+            (void)HK_FN(m, C_Finalize)(NULL);
             rv = module_initialize(m);
         }
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
@@ -318,20 +320,20 @@ int hk_token_find(hk_module *m, const hk_uri *u, CK_SLOT_ID *slot)
     int found = 0;
     char names[256] = "", label[40];
 
-    rv = m->fns->C_GetSlotList(CK_TRUE, NULL, &n);
+    rv = HK_FN(m, C_GetSlotList)(CK_TRUE, NULL, &n);
     HK_TRY(hk_p11_check(rv, "C_GetSlotList"));
     if (n > 0) {
         slots = calloc(n, sizeof *slots);
         if (slots == NULL)
             return hk_fail(HSMKEYS_E_NOMEM, "out of memory listing slots");
-        rv = m->fns->C_GetSlotList(CK_TRUE, slots, &n);
+        rv = HK_FN(m, C_GetSlotList)(CK_TRUE, slots, &n);
         if (rv != CKR_OK) {
             free(slots);
             return hk_p11_check(rv, "C_GetSlotList");
         }
     }
     for (i = 0; i < n; i++) {
-        if (m->fns->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+        if (HK_FN(m, C_GetTokenInfo)(slots[i], &ti) != CKR_OK)
             continue;
         if (!(ti.flags & CKF_TOKEN_INITIALIZED))
             continue;
@@ -361,7 +363,7 @@ int hk_session_open(hk_module *m, CK_SLOT_ID slot, int rw, CK_SESSION_HANDLE *ou
     CK_RV rv = CKR_OK;
     int attempt;
     for (attempt = 0; attempt < HK_P11_RETRIES; attempt++) {
-        rv = m->fns->C_OpenSession(slot, flags, NULL, NULL, out);
+        rv = HK_FN(m, C_OpenSession)(slot, flags, NULL, NULL, out);
         if (!hk_p11_transient(rv))
             break;
         hk_p11_backoff_sleep(attempt);
@@ -372,7 +374,7 @@ int hk_session_open(hk_module *m, CK_SLOT_ID slot, int rw, CK_SESSION_HANDLE *ou
 void hk_session_close(hk_module *m, CK_SESSION_HANDLE s)
 {
     if (m != NULL && s != CK_INVALID_HANDLE)
-        (void)m->fns->C_CloseSession(s);
+        (void)HK_FN(m, C_CloseSession)(s);
 }
 
 int hk_login(hk_module *m, CK_SESSION_HANDLE s, CK_USER_TYPE user, const hk_secret *pin)
@@ -380,7 +382,7 @@ int hk_login(hk_module *m, CK_SESSION_HANDLE s, CK_USER_TYPE user, const hk_secr
     CK_RV rv = CKR_OK;
     int attempt;
     for (attempt = 0; attempt < HK_P11_RETRIES; attempt++) {
-        rv = m->fns->C_Login(s, user, pin->data, pin->len);
+        rv = HK_FN(m, C_Login)(s, user, pin->data, pin->len);
         if (!hk_p11_transient(rv))
             break;
         hk_p11_backoff_sleep(attempt);
@@ -394,7 +396,7 @@ int hk_attr_bool(hk_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRI
 {
     CK_BBOOL v = CK_FALSE;
     CK_ATTRIBUTE a = { type, &v, sizeof v };
-    if (m->fns->C_GetAttributeValue(s, o, &a, 1) != CKR_OK || a.ulValueLen != sizeof v)
+    if (HK_FN(m, C_GetAttributeValue)(s, o, &a, 1) != CKR_OK || a.ulValueLen != sizeof v)
         return -1;
     return v ? 1 : 0;
 }
@@ -406,9 +408,9 @@ int hk_hmac_sha256(hk_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
     CK_ULONG olen = 32;
     CK_RV rv;
 
-    rv = m->fns->C_SignInit(s, &mech, key);
+    rv = HK_FN(m, C_SignInit)(s, &mech, key);
     if (rv == CKR_OK) {
-        rv = m->fns->C_Sign(s, (CK_BYTE_PTR)(uintptr_t)data, len, out, &olen);
+        rv = HK_FN(m, C_Sign)(s, (CK_BYTE_PTR)(uintptr_t)data, len, out, &olen);
         if (rv == CKR_OK && olen != 32)
             rv = CKR_FUNCTION_FAILED;
         if (rv != CKR_OK)

@@ -16,6 +16,7 @@
 #ifndef HSMKEYS_P11_H
 #define HSMKEYS_P11_H
 
+#include <stdint.h>
 #include <p11-kit/pkcs11.h>
 #include "error.h"
 #include "secret.h"
@@ -35,6 +36,12 @@ const char *hk_module_path(const hk_module *m);
  * generation: it changes on every re-initialisation.
  * Returns HSMKEYS_OK or HSMKEYS_E_MODULE. */
 int hk_module_check_fork(hk_module *m, unsigned *generation) HK_WARN_UNUSED;
+
+/* Every PKCS#11 call of the library goes through HK_FN, which counts it in
+ * a per-thread counter: a caller reads the counter before and after an
+ * operation to know exactly how many token calls it made (statistics). */
+extern _Thread_local uint64_t hk_p11_thread_calls;
+#define HK_FN(m, name) (hk_p11_thread_calls++, hk_module_fns(m)->name)
 
 /* The checkpoint: HSMKEYS_OK for CKR_OK, else a code and a message naming
  * `fn` and the CKR.  Mapping: PIN_INCORRECT/PIN_LOCKED/PIN_EXPIRED/PIN_INVALID

@@ -116,7 +116,8 @@ typedef void (*hsmkeys_log_fn)(void *arg, int level, const char *msg);
 void hsmkeys_config_set_log(hsmkeys_config *cfg, hsmkeys_log_fn fn, void *arg);
 
 /* Clock in unix seconds; the default is time(NULL).  For tests and for
- * tools that print schedules. */
+ * tools that print schedules.  It drives epochs only: the backoff after a
+ * token failure (1 s doubling to 30 s) runs on the real monotonic clock. */
 typedef int64_t (*hsmkeys_clock_fn)(void *arg);
 void hsmkeys_config_set_clock(hsmkeys_config *cfg, hsmkeys_clock_fn fn, void *arg);
 
@@ -155,7 +156,8 @@ int hsmkeys_encrypt_key(hsmkeys_ctx *ctx,
  * Returns HSMKEYS_OK, HSMKEYS_E_MALFORMED (unknown name version),
  * HSMKEYS_E_FOREIGN (other master or domain; no token call made),
  * HSMKEYS_E_EXPIRED (outside the window; no token call made),
- * HSMKEYS_E_UNAVAILABLE (not cached and the token is failing).
+ * HSMKEYS_E_UNAVAILABLE (not cached, and the token is failing or another
+ * thread is using it: the handshake falls back to a full one).
  */
 int hsmkeys_decrypt_key(hsmkeys_ctx *ctx,
                         const unsigned char name[HSMKEYS_KEY_NAME_LEN],
@@ -199,7 +201,7 @@ typedef struct hsmkeys_stats {
     uint64_t refused_window;      /* names outside the window */
     uint64_t refused_unavailable; /* key needed while the token was failing */
     uint64_t token_derivations;   /* epoch keys derived by the token */
-    uint64_t token_calls;         /* PKCS#11 calls made after open */
+    uint64_t token_calls;         /* PKCS#11 calls made after open (exact) */
     uint64_t token_errors;        /* failed token operations */
 } hsmkeys_stats;
 

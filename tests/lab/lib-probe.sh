@@ -7,10 +7,10 @@
 # csv_count CSV AWK-CONDITION: completed connections matching the condition.
 csv_count() { awk -F, 'NR > 1 && $5 == 1 && ('"$2"') { n++ } END { print n + 0 }' "$1"; }
 
-# csv_rate CSV: resumed reconnects in percent, one decimal.
+# csv_rate CSV: resumed reconnects in percent, one decimal (-1: no reconnect).
 csv_rate() {
     awk -F, 'NR > 1 && $5 == 1 && $6 == 1 { n++; r += $8 }
-             END { printf "%.1f\n", n ? 100 * r / n : 100 }' "$1"
+             END { if (n) printf "%.1f\n", 100 * r / n; else print -1 }' "$1"
 }
 
 # csv_epochs CSV: distinct hsmkeys epochs of the tickets received.

@@ -180,6 +180,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "hsmkeys-probe: %d connection%s failed\n", failed, failed > 1 ? "s" : "");
         status = 1;
     }
+    if (!status && o.min_rate >= 0 && rate < 0) {
+        fprintf(stderr, "hsmkeys-probe: no reconnect completed: cannot check --min-rate\n");
+        status = 1;
+    }
     if (!status && o.min_rate >= 0 && rate < o.min_rate) {
         fprintf(stderr, "hsmkeys-probe: resumption rate %.1f%% is below --min-rate %.1f%%\n",
                 rate, o.min_rate);

@@ -6,6 +6,7 @@
  */
 #include "probe.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -28,8 +29,8 @@ void probe_usage(FILE *f)
 "  -i, --interval MS      pause between a client's connections (default 0),\n"
 "                         varied by +-50% unless --no-jitter\n"
 "      --no-jitter        keep the interval exact\n"
-"      --sni NAME         send NAME as SNI and Host (default: no SNI, Host\n"
-"                         is HOST)\n"
+"      --sni NAME         send NAME as SNI and Host (default: HOST, no SNI\n"
+"                         when HOST is an IP address)\n"
 "      --tls1.2           only TLS 1.2\n"
 "      --tls1.3           only TLS 1.3\n"
 "      --path PATH        request path of the HTTP GET (default /)\n"
@@ -218,6 +219,9 @@ int probe_parse_args(int argc, char **argv, probe_opts *o)
     }
     if (parse_target(argv[optind], o))
         return 2;
+    unsigned char addr[16];
+    if (!o->sni && inet_pton(AF_INET, o->host, addr) != 1 && inet_pton(AF_INET6, o->host, addr) != 1)
+        o->sni = o->host; /* a name: send it, as browsers do */
     if (o->sni && (!o->sni[0] || strpbrk(o->sni, " \r\n"))) {
         fprintf(stderr, "hsmkeys-probe: --sni must be a host name\n");
         return 2;

@@ -111,7 +111,7 @@ typedef struct probe_run {
 } probe_run;
 
 /* Overall resumption rate, percent, over reconnects: connections started
- * after the client had received a session (100 if none). */
+ * after the client had received a session; -1 if there was none. */
 double probe_overall_rate(const probe_run *r, int *offered, int *resumed, int *failed);
 void probe_print_table(const probe_run *r, FILE *f);
 int probe_write_csv(const probe_run *r, const char *path);

@@ -42,7 +42,7 @@ static double median(double *v, int n)
 
 static double rate_of(const agg *a)
 {
-    return a->offered ? 100.0 * a->resumed / a->offered : 100.0;
+    return a->offered ? 100.0 * a->resumed / a->offered : -1; /* -1: no reconnect */
 }
 
 static int total_conns(const probe_run *r)
@@ -135,7 +135,7 @@ double probe_overall_rate(const probe_run *r, int *offered, int *resumed, int *f
     if (offered) *offered = o;
     if (resumed) *resumed = res;
     if (failed) *failed = f;
-    return o ? 100.0 * res / o : 100.0;
+    return o ? 100.0 * res / o : -1;
 }
 
 static void ms_cell(char *buf, size_t len, double v)
@@ -149,8 +149,11 @@ static void print_row(FILE *f, const char *label, agg *a)
     char fm[24], rm[24];
     ms_cell(fm, sizeof fm, median(a->full_ms, a->nfull_ms));
     ms_cell(rm, sizeof rm, median(a->res_ms, a->nres_ms));
-    fprintf(f, "  %-10s %6d %6d %8d %7d %7.1f%% %9s %11s %9d\n", label, a->conns, a->full,
-            a->resumed, a->failed, rate_of(a), fm, rm, a->renewals);
+    char rate[16];
+    if (rate_of(a) < 0) snprintf(rate, sizeof rate, "-");
+    else snprintf(rate, sizeof rate, "%.1f%%", rate_of(a));
+    fprintf(f, "  %-10s %6d %6d %8d %7d %8s %9s %11s %9d\n", label, a->conns, a->full,
+            a->resumed, a->failed, rate, fm, rm, a->renewals);
 }
 
 static void print_header(FILE *f, const char *first)
@@ -215,7 +218,10 @@ void probe_print_table(const probe_run *r, FILE *f)
         print_row(f, s.backends[b].name, &s.backends[b]);
     print_row(f, "all", &s.all);
     print_names(r, f);
-    fprintf(f, "resumed %d of %d reconnects: %.1f%%\n", s.all.resumed, s.all.offered, rate_of(&s.all));
+    if (s.all.offered)
+        fprintf(f, "resumed %d of %d reconnects: %.1f%%\n", s.all.resumed, s.all.offered, rate_of(&s.all));
+    else
+        fprintf(f, "resumed 0 of 0 reconnects: no reconnect completed\n");
     summary_free(&s, r->o->clients);
 }
 
@@ -288,8 +294,9 @@ static void json_agg(FILE *f, agg *a)
     fputs("{\"name\":", f);
     json_str(f, a->name);
     fprintf(f, ",\"connections\":%d,\"full\":%d,\"resumed\":%d,\"failed\":%d,\"reconnects\":%d,"
-               "\"rate\":%.2f,\"renewals\":%d,\"median_full_ms\":", a->conns, a->full, a->resumed,
-            a->failed, a->offered, rate_of(a), a->renewals);
+               "\"rate\":", a->conns, a->full, a->resumed, a->failed, a->offered);
+    if (rate_of(a) < 0) fputs("null", f); else fprintf(f, "%.2f", rate_of(a));
+    fprintf(f, ",\"renewals\":%d,\"median_full_ms\":", a->renewals);
     if (fm < 0) fputs("null", f); else fprintf(f, "%.3f", fm);
     fputs(",\"median_resumed_ms\":", f);
     if (rm < 0) fputs("null", f); else fprintf(f, "%.3f", rm);

@@ -6,7 +6,8 @@
  *   byte 0 version 0x01 | bytes 1-9 tag of (master, domain) | bytes 10-15
  *   epoch, big-endian uint48.
  * The probe reimplements this parse so it stays an OpenSSL-only tool that
- * runs anywhere; tests/lab checks it against hsmkeys_name_epoch().
+ * runs anywhere; tests/lab/test_probe.sh checks it against the name and
+ * epoch libhsmkeys itself reports.
  *
  * Threat: these bytes come from an untrusted server; a name from a server
  * that is not hsmkeys may happen to parse, so the probe labels the epoch as

@@ -10,7 +10,8 @@
  * token refuses too: WRAP_WITH_TRUSTED), a blob substituted in transit
  * (refused unless its key check value matches the one A's operator reads
  * out), a blob for another token (refused before any unwrap), and a
- * half-imported master (any failed check destroys the new object).
+ * half-imported master (the key is unwrapped as a session object, checked,
+ * and only then copied into the token).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -176,10 +177,97 @@ static int unwrap_key(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HA
     return -1;
 }
 
+/* C_UnwrapKey into a master object (token or session object). */
+static CK_RV unwrap_as(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE priv,
+                       CK_BBOOL token, CK_OBJECT_HANDLE *h)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = b->key_type;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_KEY_TYPE, &kt, sizeof kt},
+        {CKA_TOKEN, &token, sizeof token},
+        {CKA_PRIVATE, &yes, sizeof yes},
+        {CKA_SENSITIVE, &yes, sizeof yes},
+        {CKA_EXTRACTABLE, &no, sizeof no},
+        {CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes},
+        {CKA_SIGN, &yes, sizeof yes},
+        {CKA_VERIFY, &no, sizeof no},
+        {CKA_ENCRYPT, &no, sizeof no},
+        {CKA_DECRYPT, &no, sizeof no},
+        {CKA_WRAP, &no, sizeof no},
+        {CKA_UNWRAP, &no, sizeof no},
+        {CKA_DERIVE, &no, sizeof no},
+        {CKA_LABEL, (void *)b->label, strlen(b->label)},
+        {CKA_ID, (void *)b->id, sizeof b->id},
+    };
+    CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0};
+    CK_MECHANISM mech = {CKM_RSA_PKCS_OAEP, &op, sizeof op};
+    *h = CK_INVALID_HANDLE;
+    return c->f->C_UnwrapKey(c->session, &mech, priv, (unsigned char *)b->wrapped,
+                             b->wrapped_len, t, sizeof t / sizeof t[0], h);
+}
+
+/* The unwrapped key must have the blob's check value; else it is removed. */
+static int check_kcv(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE h)
+{
+    unsigned char kcv[HK_CHECK_VALUE_LEN];
+    if (hkt_kcv(c, h, kcv) != 0)
+        return -1;
+    if (hk_ct_memcmp(kcv, b->kcv, sizeof kcv) != 0) {
+        hkt_err("the unwrapped key's check value differs from the blob's: corrupted blob; "
+                "nothing was imported. Ask host A for a fresh blob");
+        return -1;
+    }
+    return 0;
+}
+
+/* Session object -> check -> C_CopyObject into the token.  Modules that
+ * cannot unwrap into a session object or copy a sensitive key get the key
+ * unwrapped straight into the token, and removed again if the check fails. */
+static int unwrap_checked(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE priv,
+                          CK_OBJECT_HANDLE *out)
+{
+    CK_OBJECT_HANDLE tmp;
+    CK_RV rv = unwrap_as(c, b, priv, CK_FALSE, &tmp);
+    *out = CK_INVALID_HANDLE;
+    if (rv == CKR_OK) {
+        if (check_kcv(c, b, tmp) != 0) {
+            (void)c->f->C_DestroyObject(c->session, tmp);
+            return -1;
+        }
+        CK_BBOOL yes = CK_TRUE;
+        CK_ATTRIBUTE tok = {CKA_TOKEN, &yes, sizeof yes};
+        rv = c->f->C_CopyObject(c->session, tmp, &tok, 1, out);
+        (void)c->f->C_DestroyObject(c->session, tmp);
+        if (rv == CKR_OK)
+            return 0;
+        *out = CK_INVALID_HANDLE;
+    } else if (rv != CKR_TEMPLATE_INCONSISTENT && rv != CKR_ATTRIBUTE_VALUE_INVALID &&
+               rv != CKR_FUNCTION_NOT_SUPPORTED && rv != CKR_ATTRIBUTE_READ_ONLY) {
+        if (hk_p11_check(rv, "C_UnwrapKey") != HSMKEYS_OK)
+            hkt_err_lib("unwrapping (a corrupted blob, or one made for another key)");
+        return -1;
+    }
+    rv = unwrap_as(c, b, priv, CK_TRUE, out);
+    if (hk_p11_check(rv, "C_UnwrapKey") != HSMKEYS_OK) {
+        *out = CK_INVALID_HANDLE;
+        hkt_err_lib("unwrapping (a corrupted blob, or one made for another key)");
+        return -1;
+    }
+    if (check_kcv(c, b, *out) != 0) {
+        (void)hkt_destroy(c, *out, "the unchecked master");
+        *out = CK_INVALID_HANDLE;
+        return -1;
+    }
+    return 0;
+}
+
 int hkt_cmd_unwrap(struct hkt_opts *o)
 {
     struct hkt_conn c;
-    unsigned char *buf = NULL, expect[HK_CHECK_VALUE_LEN], kcv[HK_CHECK_VALUE_LEN];
+    unsigned char *buf = NULL, expect[HK_CHECK_VALUE_LEN];
     size_t len = 0;
     struct hkt_blob b;
     hk_master *m = NULL;
@@ -228,45 +316,13 @@ int hkt_cmd_unwrap(struct hkt_opts *o)
                 "with 'hsmkeys-tool verify')", c.token_label, gen, b.label);
         goto out;
     }
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE kt = b.key_type;
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ATTRIBUTE t[] = {
-        {CKA_CLASS, &cls, sizeof cls},
-        {CKA_KEY_TYPE, &kt, sizeof kt},
-        {CKA_TOKEN, &yes, sizeof yes},
-        {CKA_PRIVATE, &yes, sizeof yes},
-        {CKA_SENSITIVE, &yes, sizeof yes},
-        {CKA_EXTRACTABLE, &no, sizeof no},
-        {CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes},
-        {CKA_SIGN, &yes, sizeof yes},
-        {CKA_VERIFY, &no, sizeof no},
-        {CKA_ENCRYPT, &no, sizeof no},
-        {CKA_DECRYPT, &no, sizeof no},
-        {CKA_WRAP, &no, sizeof no},
-        {CKA_UNWRAP, &no, sizeof no},
-        {CKA_DERIVE, &no, sizeof no},
-        {CKA_LABEL, b.label, strlen(b.label)},
-        {CKA_ID, b.id, sizeof b.id},
-    };
-    CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0};
-    CK_MECHANISM mech = {CKM_RSA_PKCS_OAEP, &op, sizeof op};
-    if (hk_p11_check(c.f->C_UnwrapKey(c.session, &mech, priv, b.wrapped, b.wrapped_len, t,
-                                      sizeof t / sizeof t[0], &h), "C_UnwrapKey") != HSMKEYS_OK) {
-        hkt_err_lib("unwrapping (a corrupted blob, or one made for another key)");
-        h = CK_INVALID_HANDLE;
-        goto out;
-    }
     free(m);
     m = NULL;
     const hk_master *mk;
-    if (hkt_kcv(&c, h, kcv) != 0)
+    /* Unwrap as a session object, check it, and only then copy it into the
+     * token: a crash or a failed check leaves nothing behind. */
+    if (unwrap_checked(&c, &b, priv, &h) != 0)
         goto out;
-    if (hk_ct_memcmp(kcv, b.kcv, sizeof kcv) != 0) {
-        hkt_err("the unwrapped key's check value differs from the blob's: corrupted blob; the "
-                "key was removed. Ask host A for a fresh blob");
-        goto out;
-    }
     if (hkt_masters(&c, &m, &n) != 0 || !(mk = hkt_master_gen(m, n, gen)) || mk->handle != h) {
         hkt_err("the imported generation %u cannot be found by label '%s'", gen, b.label);
         goto out;
@@ -276,7 +332,7 @@ int hkt_cmd_unwrap(struct hkt_opts *o)
         goto out;
     }
     char hex[2 * HK_CHECK_VALUE_LEN + 1], when[40];
-    hkt_hex(hex, kcv, sizeof kcv);
+    hkt_hex(hex, b.kcv, sizeof b.kcv);
     hkt_fmt_time(act, when, sizeof when);
     hkt_info("imported generation %u of '%s' (active from %s) into token '%s': sensitive, "
              "non-extractable", gen, b.label, when, c.token_label);

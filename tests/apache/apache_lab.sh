@@ -15,7 +15,8 @@
 #                                $LAB/apache-NAME/httpd.conf (HOST: lab host
 #                                whose token the server uses; "" for none)
 #                                AP_CERT / AP_KEY override the certificate and
-#                                key (e.g. a pkcs11: key URI)
+#                                key (e.g. a pkcs11: key URI); AP_NO_SSL=1
+#                                leaves mod_ssl out
 #   ap_start NAME HOST           start in the foreground with SOFTHSM2_CONF of HOST
 #                                (and the words of $AP_ENV, e.g. OPENSSL_CONF=...)
 #   ap_test NAME HOST            apache2 -t on that config, output in $AP_OUT
@@ -80,12 +81,14 @@ ap_write_conf() {
         echo "Mutex file:$d/run default"
         echo "ErrorLog $d/logs/error.log"
         echo "LogLevel warn hsmkeys:info"
-        echo "LogFormat \"%P %{SSL_PROTOCOL}x %{SSL_SESSION_RESUMED}x\" hsmk"
-        echo "CustomLog $d/logs/access.log hsmk"
+        if [ -z "${AP_NO_SSL:-}" ]; then # %x comes from mod_ssl
+            echo "LogFormat \"%P %{SSL_PROTOCOL}x %{SSL_SESSION_RESUMED}x\" hsmk"
+            echo "CustomLog $d/logs/access.log hsmk"
+        fi
         echo "LoadModule mpm_${mpm}_module $AP_MODDIR/mod_mpm_${mpm}.so"
         echo "LoadModule authz_core_module $AP_MODDIR/mod_authz_core.so"
         echo "LoadModule headers_module $AP_MODDIR/mod_headers.so"
-        echo "LoadModule ssl_module $AP_MODDIR/mod_ssl.so"
+        [ -z "${AP_NO_SSL:-}" ] && echo "LoadModule ssl_module $AP_MODDIR/mod_ssl.so"
         echo "LoadModule hsmkeys_module $LAB/mod_hsmkeys.so"
         echo "User $AP_USER"
         echo "Group $AP_GROUP"
@@ -99,10 +102,12 @@ ap_write_conf() {
         echo "ServerName $AP_SERVERNAME:443"
         echo "DocumentRoot $d/htdocs"
         echo "Header always set X-Server $name"
-        echo "SSLEngine on"
-        echo "SSLCertificateFile ${AP_CERT:-$LAB/tls/cert.pem}"
-        echo "SSLCertificateKeyFile \"${AP_KEY:-$LAB/tls/key.pem}\""
-        echo "SSLProtocol -all +TLSv1.2 +TLSv1.3"
+        if [ -z "${AP_NO_SSL:-}" ]; then
+            echo "SSLEngine on"
+            echo "SSLCertificateFile ${AP_CERT:-$LAB/tls/cert.pem}"
+            echo "SSLCertificateKeyFile \"${AP_KEY:-$LAB/tls/key.pem}\""
+            echo "SSLProtocol -all +TLSv1.2 +TLSv1.3"
+        fi
         if [ -n "$uri" ]; then
             echo "HSMKeysTickets On"
             echo "HSMKeysURI \"$uri\""

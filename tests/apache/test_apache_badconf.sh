@@ -80,6 +80,9 @@ expect_t "bad epoch length" "Syntax error on line" "HSMKeysEpoch: .*HSMKEYS_E_IN
 ap_write_conf bad 127.0.0.11 "$PORT" event S1 "HSMKeysLifetime 8d"
 expect_t "ticket lifetime over 7 days" "HSMKeysLifetime: .*HSMKEYS_E_INVALID"
 
+AP_NO_SSL=1 ap_write_conf bad 127.0.0.11 "$PORT" event S1
+expect_t "HSMKeysTickets On without mod_ssl" "HSMKeysTickets On needs mod_ssl"
+
 # The User cannot reach the token: its directory belongs to root alone.
 chown root:root "$LAB/S1/tokens"; chmod 0700 "$LAB/S1/tokens"
 ap_write_conf bad 127.0.0.11 "$PORT" event S1
@@ -95,4 +98,14 @@ grep -q "HSMKEYS_E_PIN" "$LAB/apache-bad/logs/error.log" "$LAB/bad-start.log"
 r=$?
 [ $rc != 0 ] && [ $r = 0 ]
 tap_ok $? "startup with an unsafe PIN file exits ($rc) and logs HSMKEYS_E_PIN"
+
+# Tickets switched off in mod_ssl: the server starts, and says that the
+# module has no effect.
+ap_write_conf warn 127.0.0.11 "$PORT" event S1 "SSLSessionTickets off"
+ap_start warn S1
+ap_wait warn 127.0.0.11 "$PORT"
+tap_ok $? "a server with SSLSessionTickets off starts"
+grep -q "SSLSessionTickets off: HSMKeysTickets On .* has no effect" "$LAB/apache-warn/logs/error.log"
+tap_ok $? "... and warns that HSMKeysTickets has no effect"
+lab_stop apache-warn
 tap_done

@@ -46,6 +46,13 @@ for v in 1.2 1.3; do
     tap_ok $? "TLS $v: $AP_RESUMED of $AP_OFFERED reconnects resumed across S1/S2 (>= 99%)"
     [ "$AP_BACKENDS" = 2 ]
     tap_ok $? "TLS $v: both servers answered ($AP_BACKENDS)"
+    hints=$(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(" ".join(sorted({str(c["lifetime_hint"]) for c in j["connections"] if c.get("lifetime_hint")})))' \
+        "$LAB/probe-$AP_RUN.json")
+    [ "$hints" = 60 ]
+    tap_ok $? "TLS $v: ticket lifetime hint is HSMKeysLifetime (60 s): '$hints'"
     # Every reconnect offers the newest ticket, so with tickets of >= 2
     # epochs and no full handshake, some ticket was resumed in a later epoch
     # than it was issued in (in TLS 1.2 a resumed session only gets a new

@@ -29,7 +29,10 @@ $(NGX_MODS) &: $(NGX_TREE)/objs/Makefile $(NGX_SRCS) $(LIB_A)
 .PHONY: nginx-modules install-nginx
 nginx-modules: $(NGX_MODS)
 
-ifeq ($(SAN),)
+# Without nginx-dev (make deps installs it) the modules are left out of
+# "make" and their tests skip, rather than breaking everyone's build.
+NGX_HAVE_DEV := $(wildcard /usr/share/nginx/src/conf_flags)
+ifeq ($(SAN)$(if $(NGX_HAVE_DEV),,none),)
 ALL_TARGETS   += $(NGX_MODS)
 TEST_BINS     += $(NGX_MODS)
 INSTALL_HOOKS += install-nginx

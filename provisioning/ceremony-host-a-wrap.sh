@@ -5,7 +5,8 @@
 #
 # Threat: a swapped public key would send the master to an attacker, so the
 # key's fingerprint must equal the one B's operator read out (given with
-# --expect-fingerprint, or confirmed on the terminal).  The master is created
+# --expect-fingerprint, or confirmed on the terminal) before the security
+# officer trusts it.  The master is created
 # clonable only if asked (--create) and stays extractable only under trusted
 # keys until ceremony-host-a-seal.sh.
 usage() {
@@ -48,11 +49,16 @@ fi
 if printf '%s\n' "$TOOL_OUT" | grep -q 'DANGER'; then die "the token holds an unsafe master (see above)"; fi
 ok "master present"
 
+step "check host B's public key against the fingerprint B's operator read out"
+FILE_FP=$(openssl pkey -pubin -in "$PUB" -outform DER 2>/dev/null | sha256sum | cut -d' ' -f1) ||
+    die "$PUB is not a public key file"
+[ ${#FILE_FP} = 64 ] || die "$PUB is not a public key file"
+if [ -n "$EXPECT_FP" ]; then same "$FILE_FP" "$EXPECT_FP" "fingerprints of B's key (file vs. phone)"
+else confirm "Host B's operator read out fingerprint $FILE_FP"; fi
+
 step "security officer: trust host B's transport key"
 tool trust "${TOKEN_ARGS[@]}" "${SO_PIN_ARGS[@]}" --in "$PUB" ${NAME:+--name "$NAME"} || die "trust failed"
-FP=$(field fingerprint)
-if [ -n "$EXPECT_FP" ]; then same "$FP" "$EXPECT_FP" "fingerprints of B's key (file vs. phone)"
-else confirm "Host B's operator read out fingerprint $FP"; fi
+same "$(field fingerprint)" "$FILE_FP" "fingerprints of the key now trusted on the token and of the file"
 
 step "wrap the master for host B"
 tool wrap "${TOKEN_ARGS[@]}" "${PIN_ARGS[@]}" --to "$PUB" --out "$OUT" "${GEN[@]}" || die "wrap failed"

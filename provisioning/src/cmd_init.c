@@ -83,6 +83,16 @@ int hkt_cmd_init(struct hkt_opts *o)
     if (hkt_read_pin(o->so_pin_source, "security officer PIN", &so) != 0 ||
         hkt_read_pin(o->pin_source, "user PIN", &user) != 0)
         goto out;
+    CK_TOKEN_INFO ti;
+    if (f->C_GetTokenInfo(slot, &ti) == CKR_OK && ti.ulMaxPinLen > 0) {
+        const char *bad = so.len < ti.ulMinPinLen || so.len > ti.ulMaxPinLen ? "security officer"
+                        : user.len < ti.ulMinPinLen || user.len > ti.ulMaxPinLen ? "user" : NULL;
+        if (bad) {
+            hkt_err("the %s PIN must have %lu to %lu characters on this token; change the PIN file",
+                    bad, (unsigned long)ti.ulMinPinLen, (unsigned long)ti.ulMaxPinLen);
+            goto out;
+        }
+    }
     memset(label, ' ', sizeof label);
     memcpy(label, o->token, ll);
     if (hk_p11_check(f->C_InitToken(slot, so.data, so.len, label), "C_InitToken") != HSMKEYS_OK) {

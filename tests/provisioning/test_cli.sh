@@ -26,6 +26,10 @@ tap_ok $? "a malformed duration is refused"
 # init on a free SoftHSM2 slot, next to X.
 export SOFTHSM2_CONF=$X_CONF
 (umask 077; printf 'so-pin-new-1' > "$LAB/so"; printf 'user-pin-new-1' > "$LAB/user")
+(umask 077; printf 'abc' > "$LAB/short")
+out=$("$T" init --token SHORT --so-pin-source "$LAB/short" --pin-source "$LAB/user" 2>&1)
+[ $? != 0 ] && printf '%s' "$out" | grep -q 'PIN must have 4 to'
+tap_ok $? "init refuses a PIN shorter than the token allows, saying the limits"
 "$T" init --token NEW --so-pin-source "$LAB/so" --pin-source "$LAB/user" >/dev/null 2>&1
 tap_ok $? "init makes a new token with SO and user PIN from files"
 out=$("$T" status 2>&1); printf "%s" "$out" | grep -q "token .NEW."; tap_ok $? "status lists the new token"; printf "%s\n" "$out" | sed "s/^/# /"

@@ -102,6 +102,14 @@ tap_ok $? "the right blob with the right kcv imports"
 expect_fail "importing the same generation twice is refused" "already holds generation" \
     tb unwrap --pin-source "$B_PIN_FILE" --in "$W/blob" --expect-kcv "$kcv"
 
+# The ceremony script stops before trusting a key whose fingerprint differs.
+out=$(SOFTHSM2_CONF=$A_CONF bash "$HSMKEYS_ROOT/provisioning/ceremony-host-a-wrap.sh" --token A \
+      --pin-source "$A_PIN_FILE" --so-pin-source "$A_SO_PIN_FILE" --pub "$W/C.pem" \
+      --expect-fingerprint "$(printf '%064d' 0)" --out "$W/blob-script" 2>&1); rc=$?
+[ $rc != 0 ] && printf '%s' "$out" | grep -q 'CEREMONY STOPPED.*fingerprints' && [ ! -e "$W/blob-script" ] &&
+    ! printf '%s' "$out" | grep -q 'trusted transport key'
+tap_ok $? "ceremony script: a fingerprint that differs from the phone's stops it before trust"
+
 # Generations.
 expect_fail "create on a token that has a master points to rotate" "rotate" \
     ta create --pin-source "$A_PIN_FILE"

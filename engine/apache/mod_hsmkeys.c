@@ -113,7 +113,8 @@ static int hsmk_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
     if (SSL_CTX_get_options(ssl_ctx) & SSL_OP_NO_TICKET)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      "mod_hsmkeys: server %s:%u: SSLSessionTickets off: "
-                     "HSMKeysTickets On (%s) has no effect on TLS 1.2",
+                     "HSMKeysTickets On (%s) has no effect (OpenSSL issues "
+                     "no stateless tickets)",
                      s->server_hostname, (unsigned)s->port, c->where);
     if (hsmk_ctx_get(s, p, c, &hk) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;

@@ -132,7 +132,7 @@ hx_probe() { "$HX_PROBE" "$@"; }
 # (-sess_in/-sess_out: an OpenSSL client that keeps its session, reusing a
 # TLS 1.3 ticket the server did not replace), until at least MIN_COUNT
 # reconnects and MIN_SECONDS passed.  Prints
-#   "<reconnects> <resumed> <backends seen> <ticket names seen>"
+#   "<reconnects> <resumed> <backends seen> <ticket names seen (one per epoch)>"
 hx_reuse() {
     local target=$1 ver=$2 min=$3 secs=$4 s=$LAB/reuse.$$.sess out n=0 r=0 end
     local -A be=() names=()
@@ -152,9 +152,10 @@ hx_reuse() {
         [ -n "$b" ] && be[$b]=1
         t=$(awk '/TLS session ticket:/ { getline; if ($1 == "0000") { sub(/^ *0000 - /, ""); last = substr($0, 1, 47) } }
                  END { print last }' <<<"$out")
-        [ -n "$t" ] && names[$t]=1
+        [ -n "$t" ] && names[${t//[ -]/}]=1
         [ "$n" -ge 2000 ] && break
     done
     rm -f "$s"
+    echo "# ticket names seen: ${!names[*]}" >&2
     echo "$n $r ${#be[@]} ${#names[@]}"
 }

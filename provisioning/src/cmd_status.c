@@ -97,12 +97,12 @@ static int64_t fixed_clock(void *arg)
 }
 
 /* The fleet's key names now, through the public API as a server sees them. */
-static void fleet_names(const struct hkt_opts *o, const char *token, const char *label)
+static void fleet_names(const struct hkt_opts *o, const char *token, const char *label,
+                        const char *module, const char *pin)
 {
     char tok[200], obj[200], uri[420], num[32];
     hsmkeys_config *cfg = NULL;
     hsmkeys_ctx *ctx = NULL;
-    const char *pin = o->pin_source;
     if (!pin || !o->domain || hkt_uri_for("token", token, tok, sizeof tok) ||
         hkt_uri_for("object", label, obj, sizeof obj)) {
         hkt_info("key names: pass --domain D and --pin-source FILE to show the names servers use now");
@@ -111,7 +111,7 @@ static void fleet_names(const struct hkt_opts *o, const char *token, const char 
     snprintf(uri, sizeof uri, "%s;%s", tok, obj + strlen("pkcs11:"));
     int rc = hsmkeys_config_new(&cfg);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "uri", uri);
-    if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "module", hkt_module_path(o));
+    if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "module", module);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "pin-source", pin);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "domain", o->domain);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "allow-extractable", "yes");
@@ -194,7 +194,7 @@ int hkt_cmd_status(struct hkt_opts *o)
         return HKT_EXIT_FAIL;
     int ret = HKT_EXIT_FAIL;
     int64_t now = hkt_now(o);
-    char token[33], label[200];
+    char token[33], label[200], module[512], pin[512] = "";
     hkt_info("token '%s' serial %s, module %s", c.token_label, c.token_serial,
              hk_module_path(c.module));
     hkt_info("transport keys:");
@@ -217,12 +217,15 @@ int hkt_cmd_status(struct hkt_opts *o)
         show_master(&c, &m[i], active, o->domain);
     snprintf(token, sizeof token, "%s", c.token_label);
     snprintf(label, sizeof label, "%s", c.label);
+    snprintf(module, sizeof module, "%s", hk_module_path(c.module));
+    if (o->pin_source || hk_uri_pin_source(c.uri))
+        snprintf(pin, sizeof pin, "%s", o->pin_source ? o->pin_source : hk_uri_pin_source(c.uri));
     ret = HKT_EXIT_OK;
 out:
     free(m);
     hkt_conn_close(&c);
     if (ret == HKT_EXIT_OK && n)
-        fleet_names(o, token, label);
+        fleet_names(o, token, label, module, *pin ? pin : NULL);
     return ret;
 }
 

@@ -38,6 +38,10 @@ kr=$("$T" verify --module "$CLIENT" --token S --pin-source "$S_PIN_FILE" 2>/dev/
 kd=$(SOFTHSM2_CONF=$S_CONF "$T" verify --token S --pin-source "$S_PIN_FILE" 2>/dev/null | awk '{print $3}')
 [ -n "$kr" ] && [ "$kr" = "$kd" ]; tap_ok $? "same key check value remotely and locally ($kr)"
 
+nr=$("$T" status --uri "$CURI" --domain shared 2>/dev/null | awk '/encrypting now/ {print $NF}')
+nd=$(SOFTHSM2_CONF=$S_CONF "$T" status --uri "$S_URI" --domain shared 2>/dev/null | awk '/encrypting now/ {print $NF}')
+[ -n "$nr" ] && [ "$nr" = "$nd" ]; tap_ok $? "status shows the same current key name through the socket and locally ($nr)"
+
 for v in "" --tls13; do
     out=$("$TICKET" pair --uri "$CURI" --uri2 "$CURI" --domain shared $v 2>&1)
     printf '%s\n' "$out" | grep -q '^pair ok'

@@ -2,8 +2,10 @@
  * calls.c - item 3: token calls per resumed handshake and per epoch change,
  * and the time to derive one epoch's keys.
  *
- * Two contexts play two servers of one fleet (TLS 1.3, the client offers
- * its newest ticket to each in turn, as in the seed).  The count comes from
+ * Two contexts play two servers of one fleet; a TLS 1.3 client and a TLS
+ * 1.2 client take turns, each offering its newest ticket to the servers in
+ * turn, as in the seed (TLS 1.3 resumptions issue a ticket: both callback
+ * paths run).  The count comes from
  * the library's own statistics (hsmkeys_stats.token_calls) and, when the
  * URI's module-path is OpenSC's pkcs11-spy.so, from the spy's log too
  * (C_Sign lines: one per HMAC the token computed), which counts from
@@ -38,11 +40,14 @@ static long spy_signs(void)
 
 static uint64_t both(hsmkeys_ctx *a, hsmkeys_ctx *b) { return b_token_calls(a) + b_token_calls(b); }
 
+/* n handshakes: clients c[0] (TLS 1.3, servers s[0..1]) and c[1] (TLS 1.2,
+ * servers s[2..3]) in turn. */
 static int run_handshakes(b_client *c, SSL_CTX **servers, long n)
 {
     long i;
     for (i = 0; i < n; i++) {
-        if (b_connect(c, servers[i % 2], 1) != 1) {
+        int k = (int)(i % 2);
+        if (b_connect(&c[k], servers[2 * k + (i / 2) % 2], 1) != 1) {
             fprintf(stderr, "hsmkeys-bench: handshake %ld did not resume\n", i);
             return -1;
         }
@@ -54,8 +59,8 @@ int bench_calls(long handshakes, const char *uri, const char *label)
 {
     t_hsm h;
     hsmkeys_ctx *a, *b, *d;
-    SSL_CTX *servers[2];
-    b_client c;
+    SSL_CTX *servers[4];
+    b_client c[2];
     char row[200];
     double per_change[B_EPOCH_CHANGES], spy_change[B_EPOCH_CHANGES];
     double derive_us[B_DERIVE_SAMPLES], derive_calls[B_DERIVE_SAMPLES];
@@ -81,15 +86,18 @@ int bench_calls(long handshakes, const char *uri, const char *label)
         return -1;
     servers[0] = b_server(TLS1_3_VERSION, "EC", a);
     servers[1] = b_server(TLS1_3_VERSION, "EC", b);
-    if (b_client_init(&c, TLS1_3_VERSION) != 0 || b_connect(&c, servers[0], 0) != 0)
+    servers[2] = b_server(TLS1_2_VERSION, "EC", a);
+    servers[3] = b_server(TLS1_2_VERSION, "EC", b);
+    if (b_client_init(&c[0], TLS1_3_VERSION) != 0 || b_connect(&c[0], servers[0], 0) != 0 ||
+        b_client_init(&c[1], TLS1_2_VERSION) != 0 || b_connect(&c[1], servers[2], 0) != 0)
         return -1;
 
     /* Steady state: n resumed handshakes, alternating servers. */
     c0 = both(a, b);
     s0 = spy_signs();
-    if (run_handshakes(&c, servers, handshakes) != 0)
+    if (run_handshakes(c, servers, handshakes) != 0)
         return -1;
-    snprintf(row, sizeof row, "%s: token calls per 100,000 resumed handshakes (2 servers, stats)", label);
+    snprintf(row, sizeof row, "%s: token calls per 100,000 resumed handshakes (2 servers, TLS 1.3+1.2, stats)", label);
     b_row1("3 token calls", row, (double)(both(a, b) - c0) * 100000.0 / (double)handshakes, "calls");
     if (s0 >= 0) {
         s1 = spy_signs();
@@ -102,7 +110,7 @@ int bench_calls(long handshakes, const char *uri, const char *label)
         c0 = both(a, b);
         s0 = spy_signs();
         b_clock_fixed += 3600;
-        if (run_handshakes(&c, servers, 1000) != 0)
+        if (run_handshakes(c, servers, 1000) != 0)
             return -1;
         per_change[i] = (double)(both(a, b) - c0) / 2.0;
         spy_change[i] = s0 >= 0 ? (double)(spy_signs() - s0) / 2.0 : 0;
@@ -130,9 +138,10 @@ int bench_calls(long handshakes, const char *uri, const char *label)
     snprintf(row, sizeof row, "%s: token calls per refresh", label);
     b_row("3 token calls", row, derive_calls, B_DERIVE_SAMPLES, "calls");
 
-    b_client_free(&c);
-    SSL_CTX_free(servers[0]);
-    SSL_CTX_free(servers[1]);
+    for (i = 0; i < 4; i++)
+        SSL_CTX_free(servers[i]);
+    b_client_free(&c[0]);
+    b_client_free(&c[1]);
     hsmkeys_close(a);
     hsmkeys_close(b);
     hsmkeys_close(d);

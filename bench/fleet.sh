@@ -20,7 +20,7 @@ OUT=${2:-$B/bench}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export HSMKEYS_ROOT=$ROOT HSMKEYS_BUILD=$ROOT/$B
 RUNS=${FLEET_RUNS:-5}
-SECS=${FLEET_SECONDS:-2}
+SECS=${FLEET_SECONDS:-1}
 SIZES=${FLEET_SIZES:-2 4 8}
 CONC=${FLEET_CONCURRENCY:-1 4 16}
 # shellcheck source=../tests/lib/lab.sh
@@ -122,9 +122,10 @@ for n in $SIZES; do
         for m in baseline hsmkeys; do
             p=${BPIDS[0]}; [ $m = hsmkeys ] && p=${HPIDS[0]}
             rss=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status"); hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$p/status")
-            printf 'ROW|6 memory|demo server %s, after the fleet runs: VmRSS (VmHWM %s kB)|%s|%s|%s|kB\n' "$m" "$hwm" "$rss" "$rss" "$rss"
+            printf 'ROW|6 memory|demo server %s, after the fleet runs: VmRSS (VmHWM %s kB)|%s|%s|%s|kB\n' "$m" "$hwm" "$rss" "$rss" "$rss" >> "$LAB/mem.txt"
         done
     fi
     stop_fleet baseline "$n"
     stop_fleet hsmkeys "$n"
 done
+cat "$LAB/mem.txt"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include "bench.h"
 
-#define B_FULL_SLICE_NS 250000000LL
+#define B_FULL_SLICE_NS 150000000LL
 #define B_NCONF 8
 
 typedef struct conf {

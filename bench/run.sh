@@ -9,7 +9,7 @@
 # between the library and SoftHSM2); 4 the epoch boundary; 5 the HAProxy
 # fleet; 6 memory; 7 callgrind instruction counts.  Raw ROW lines go to
 # BUILD/bench/results.txt, chart data and the PNG next to them.
-# Env: BENCH_RUNS (default 7), BENCH_ITEMS (default "1 2 3 4 5 7"; 6 comes
+# Env: BENCH_RUNS (default 5), BENCH_ITEMS (default "1 2 3 4 5 7"; 6 comes
 # with 5), BENCH_HANDSHAKES (item 3, default 100000), FLEET_* (fleet.sh).
 set -uo pipefail
 B=${1:-build}
@@ -18,7 +18,7 @@ cd "$ROOT" || exit 2
 export HSMKEYS_ROOT=$ROOT HSMKEYS_BUILD=$ROOT/$B
 OUT=$ROOT/$B/bench
 BIN=$OUT/hsmkeys-bench
-RUNS=${BENCH_RUNS:-7}
+RUNS=${BENCH_RUNS:-5}
 ITEMS=${BENCH_ITEMS:-1 2 3 4 5 7}
 HANDSHAKES=${BENCH_HANDSHAKES:-100000}
 SPY=/usr/lib/x86_64-linux-gnu/pkcs11-spy.so
@@ -27,7 +27,8 @@ LOG=$OUT/bench.log
 mkdir -p "$OUT"
 : > "$RES"; : > "$LOG"
 want() { case " $ITEMS " in *" $1 "*) return 0;; esac; return 1; }
-step() { echo "bench: $*" >&2; }
+T0=$SECONDS
+step() { echo "bench: [$((SECONDS - T0)) s] $*" >&2; }
 run() { "$@" 2>>"$LOG" | grep '^ROW|' | tee -a "$RES" >/dev/null; return "${PIPESTATUS[0]}"; }
 failed=()
 
@@ -74,6 +75,7 @@ if want 7; then
     fi
 fi
 
+step "done"
 bash bench/table.sh "$RES"
 if command -v gnuplot >/dev/null && [ -s "$OUT/fleet.dat" ] && grep -q '^ROW|1 resumption' "$RES"; then
     awk -F'|' '$2 == "1 resumption" && $3 ~ /resumed, / {

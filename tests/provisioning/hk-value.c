@@ -8,6 +8,10 @@
  *   hk-value unsafe MODULE TOKEN LABEL PINFILE GEN
  *       creates a generation that is EXTRACTABLE without WRAP_WITH_TRUSTED,
  *       the state hsmkeys-tool and the library must refuse.
+ *   hk-value attack MODULE TOKEN LABEL PINFILE PUBLABEL
+ *       what a user-PIN holder could try without the tool: wrap every master
+ *       with the (untrusted) public key labelled PUBLABEL, and with an AES
+ *       key of their own.  Exit 0 only if the token refused every attempt.
  * Uses the internal PKCS#11 layer; the PIN comes from a 0600 file.
  */
 #include <stdio.h>
@@ -22,11 +26,45 @@ static void fail(const char *what)
     exit(1);
 }
 
+static int attack(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, const hk_master *ms, size_t n,
+                  const char *publabel)
+{
+    CK_OBJECT_CLASS pc = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE ft[] = {{CKA_CLASS, &pc, sizeof pc}, {CKA_LABEL, (void *)publabel, strlen(publabel)}};
+    CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, aes = CK_INVALID_HANDLE;
+    CK_ULONG cnt = 0;
+    if (f->C_FindObjectsInit(s, ft, 2) != CKR_OK) fail("find");
+    (void)f->C_FindObjects(s, &pub, 1, &cnt);
+    (void)f->C_FindObjectsFinal(s);
+    if (cnt != 1) fail("no such public key");
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE at[] = {{CKA_TOKEN, &no, sizeof no}, {CKA_WRAP, &yes, sizeof yes},
+                         {CKA_VALUE_LEN, &len, sizeof len}};
+    CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+    if (f->C_GenerateKey(s, &gen, at, 3, &aes) != CKR_OK) fail("AES key");
+    CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0};
+    CK_MECHANISM oaep = {CKM_RSA_PKCS_OAEP, &op, sizeof op};
+    CK_MECHANISM kwp = {0x210A /* CKM_AES_KEY_WRAP_PAD */, NULL, 0};
+    int leaked = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char out[1024];
+        CK_ULONG ol = sizeof out;
+        CK_RV r1 = f->C_WrapKey(s, &oaep, pub, ms[i].handle, out, &ol);
+        ol = sizeof out;
+        CK_RV r2 = f->C_WrapKey(s, &kwp, aes, ms[i].handle, out, &ol);
+        printf("gen %u: untrusted RSA %s, own AES %s\n", ms[i].generation, hk_ckr_name(r1), hk_ckr_name(r2));
+        memset(out, 0, sizeof out);
+        leaked |= r1 == CKR_OK || r2 == CKR_OK;
+    }
+    return leaked ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 6 || (strcmp(argv[1], "read") && strcmp(argv[1], "unsafe")) ||
-        (!strcmp(argv[1], "unsafe") && argc < 7)) {
-        fprintf(stderr, "usage: hk-value read|unsafe MODULE TOKEN LABEL PINFILE [GEN]\n");
+    if (argc < 6 || (strcmp(argv[1], "read") && strcmp(argv[1], "unsafe") && strcmp(argv[1], "attack")) ||
+        (strcmp(argv[1], "read") && argc < 7)) {
+        fprintf(stderr, "usage: hk-value read|unsafe|attack MODULE TOKEN LABEL PINFILE [GEN|PUBLABEL]\n");
         return 2;
     }
     char buf[512];
@@ -69,6 +107,8 @@ int main(int argc, char **argv)
     hk_master *ms = NULL;
     size_t n = 0;
     if (hk_master_find(m, s, u, &ms, &n) != HSMKEYS_OK || n == 0) fail("no master");
+    if (!strcmp(argv[1], "attack"))
+        return attack(f, s, ms, n, argv[6]);
     int leaked = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char v[512];

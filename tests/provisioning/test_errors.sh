@@ -45,6 +45,10 @@ SOFTHSM2_CONF=$A_CONF pkcs11-tool --module "$MOD" --token-label A --write-object
 expect_fail "wrapping with an untrusted key is refused" "not trusted.*trust" \
     ta wrap --pin-source "$A_PIN_FILE" --to "$W/C.pem" --out "$W/blob-untrusted"
 [ ! -e "$W/blob-untrusted" ]; tap_ok $? "... and no blob is written"
+out=$(SOFTHSM2_CONF=$A_CONF "$VALUE" attack "$MOD" A hsmkeys-master "$A_PIN_FILE" untrusted-C 2>&1); rc=$?
+printf '%s\n' "$out" | sed 's/^/# /'
+[ $rc = 0 ] && printf '%s' "$out" | grep -q 'untrusted RSA CKR_'
+tap_ok $? "without the tool, the token itself refuses to wrap the clonable master with an untrusted or user-made key"
 
 # Missing SO PIN (no pin source and no terminal), loose PIN file, PIN in argv.
 expect_fail "trust without an SO PIN says how to give one" "so-pin-source" \
@@ -124,6 +128,9 @@ expect_fail "destroying the only generation is refused" "newest" \
 SOFTHSM2_CONF=$C_CONF "$VALUE" unsafe "$MOD" C hsmkeys-master "$C_PIN_FILE" 7
 tc status --pin-source "$C_PIN_FILE" 2>&1 | grep -q 'DANGER: .*EXTRACTABLE without CKA_WRAP_WITH_TRUSTED'
 tap_ok $? "status flags a master extractable without wrap-with-trusted"
+out=$(SOFTHSM2_CONF=$C_CONF "$VALUE" attack "$MOD" C hsmkeys-master "$C_PIN_FILE" hsmkeys-transport 2>&1)
+[ $? = 1 ] && printf '%s' "$out" | grep -q 'gen 7: .*own AES CKR_OK'
+tap_ok $? "(why: the token lets any user-made AES key wrap such a master)"
 tc trust --so-pin-source "$C_SO_PIN_FILE" --in "$W/B.pem" --name B >/dev/null 2>&1
 expect_fail "... and wrap refuses it even for a trusted key" "EXTRACTABLE without CKA_WRAP_WITH_TRUSTED" \
     tc wrap --pin-source "$C_PIN_FILE" --to "$W/B.pem" --out "$W/blob-unsafe"

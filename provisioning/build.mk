@@ -32,4 +32,5 @@ INSTALL_HOOKS += install-provisioning
 install-provisioning: $(HKT_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/share/hsmkeys/provisioning
 	install -m 0755 $(HKT_BIN) $(DESTDIR)$(BINDIR)/hsmkeys-tool
-	for s in $(HKT_SCRIPTS); do install -m 0755 $$s $(DESTDIR)$(PREFIX)/share/hsmkeys/provisioning/; done
+	for s in $(filter-out %-lib.sh,$(HKT_SCRIPTS)); do install -m 0755 $$s $(DESTDIR)$(PREFIX)/share/hsmkeys/provisioning/; done
+	install -m 0644 provisioning/ceremony-lib.sh $(DESTDIR)$(PREFIX)/share/hsmkeys/provisioning/

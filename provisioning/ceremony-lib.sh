@@ -10,12 +10,13 @@
 set -euo pipefail
 
 HKT=${HSMKEYS_TOOL:-}
-if [ -z "$HKT" ]; then
-    here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-    if [ -x "$here/../build/hsmkeys-tool" ]; then HKT=$here/../build/hsmkeys-tool
+_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+find_tool() {
+    [ -n "$HKT" ] && return 0
+    if [ -x "$_lib_dir/../build/hsmkeys-tool" ]; then HKT=$_lib_dir/../build/hsmkeys-tool
     elif command -v hsmkeys-tool >/dev/null 2>&1; then HKT=$(command -v hsmkeys-tool)
     else echo "hsmkeys-tool not found: install it (make install) or set HSMKEYS_TOOL=/path/to/hsmkeys-tool" >&2; exit 1; fi
-fi
+}
 _step=0
 TOOL_OUT=
 
@@ -26,6 +27,7 @@ die()  { printf '\nCEREMONY STOPPED at step %d: %s\n' "$_step" "$*" >&2; exit 1;
 # tool ARGS...: run hsmkeys-tool, show its output, keep it in TOOL_OUT.
 tool() {
     local rc=0
+    find_tool
     TOOL_OUT=$("$HKT" "$@" 2>&1) || rc=$?
     printf '%s\n' "$TOOL_OUT" | sed 's/^/  | /'
     return $rc

@@ -61,6 +61,8 @@ for v in 1.2 1.3; do
     tap_ok $? "TLS $v across nginx -s reload: >= 99% resumed on the other server ($PROBE_RESUMED of $PROBE_RECONNECTS)"
 done
 
+# For diagnosing a missed resumption: the servers' hsmkeys warnings.
+grep -h '\[warn\].*hsmkeys' "$LAB/S1/error.log" "$LAB/S2/error.log" | head -10 | sed 's/^/# /'
 # Also catches OpenSSL errors that token calls leave behind in workers
 # (nginx: "ignoring stale global SSL error").
 ! grep -E '\[(emerg|alert|crit)\]|\[error\].*hsmkeys' "$LAB/S1/error.log" "$LAB/S2/error.log"

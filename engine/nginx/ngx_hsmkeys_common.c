@@ -27,9 +27,6 @@
 
 
 static void ngx_hsmkeys_log(void *arg, int level, const char *msg);
-static SSL_TICKET_RETURN ngx_hsmkeys_ticket_decrypted(SSL *ssl,
-    SSL_SESSION *sess, const unsigned char *keyname, size_t keyname_len,
-    SSL_TICKET_STATUS status, void *arg);
 static void ngx_hsmkeys_cleanup(void *data);
 static void ngx_hsmkeys_refresh_handler(ngx_event_t *ev);
 static char *ngx_hsmkeys_validate(ngx_conf_t *cf, ngx_hsmkeys_srv_conf_t *conf,
@@ -177,59 +174,7 @@ ngx_hsmkeys_merge_and_attach(ngx_conf_t *cf, ngx_hsmkeys_main_conf_t *mcf,
         return NGX_CONF_ERROR;
     }
 
-    if (SSL_CTX_set_session_ticket_cb(ssl->ctx, NULL,
-                                      ngx_hsmkeys_ticket_decrypted, NULL)
-        != 1)
-    {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"hsmkeys_tickets\" in %s:%ui: "
-                      "SSL_CTX_set_session_ticket_cb() failed",
-                      conf->file, conf->line);
-        return NGX_CONF_ERROR;
-    }
-
     return NGX_CONF_OK;
-}
-
-
-/*
- * After OpenSSL decrypted (or failed to decrypt) a ticket.  TLS 1.3 clients
- * use each ticket once (RFC 8446, C.4), but OpenSSL issues a new ticket
- * after a resumption only when the ticket is to be renewed: without this,
- * every second reconnect of such a client is a full handshake.  So in TLS
- * 1.3 a resumed session always gets a fresh ticket (no token call: the
- * current epoch's key is cached).  Other statuses keep OpenSSL's default.
- *
- * It also runs right after libhsmkeys' ticket key callback, which may have
- * re-initialised PKCS#11 in this worker or derived a key: SoftHSM2 (as other
- * modules built on OpenSSL) leaves entries on the thread's OpenSSL error
- * queue, and OpenSSL would then report the handshake's next WANT_READ as a
- * failure.  nginx empties the queue before every SSL_do_handshake(), so any
- * entry here is such junk: drop it.
- */
-static SSL_TICKET_RETURN
-ngx_hsmkeys_ticket_decrypted(SSL *ssl, SSL_SESSION *sess,
-    const unsigned char *keyname, size_t keyname_len,
-    SSL_TICKET_STATUS status, void *arg)
-{
-    ERR_clear_error();
-
-    switch (status) {
-
-    case SSL_TICKET_SUCCESS:
-        return SSL_version(ssl) >= TLS1_3_VERSION
-               ? SSL_TICKET_RETURN_USE_RENEW : SSL_TICKET_RETURN_USE;
-
-    case SSL_TICKET_SUCCESS_RENEW:
-        return SSL_TICKET_RETURN_USE_RENEW;
-
-    case SSL_TICKET_EMPTY:
-    case SSL_TICKET_NO_DECRYPT:
-        return SSL_TICKET_RETURN_IGNORE_RENEW;
-
-    default:
-        return SSL_TICKET_RETURN_IGNORE;
-    }
 }
 
 

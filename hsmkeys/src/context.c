@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/err.h>
 #include "config.h"
 #include "keysource.h"
 #include "p11.h" /* hk_p11_thread_calls: exact token-call statistics */
@@ -139,7 +140,12 @@ static int derive_locked(hsmkeys_ctx *ctx, size_t gen, uint64_t epoch)
     if (now < ctx->retry_at_ms)
         return hk_fail(HSMKEYS_E_UNAVAILABLE, "the token is failing; next attempt in %lld ms",
                        (long long)(ctx->retry_at_ms - now));
+    /* PKCS#11 modules built on OpenSSL (SoftHSM2) leave entries on this
+     * thread's OpenSSL error queue, which the server's next SSL call would
+     * take for its own failure: drop whatever the token call added. */
+    ERR_set_mark();
     rc = ctx->src->ops->derive(ctx->src, gen, epoch, keys);
+    ERR_pop_to_mark();
     __atomic_add_fetch(&ctx->stats.token_calls, hk_p11_thread_calls - calls_before,
                        __ATOMIC_RELAXED);
     if (rc != HSMKEYS_OK) {
@@ -268,7 +274,11 @@ int hsmkeys_open(const hsmkeys_config *cfg, hsmkeys_ctx **out)
     o.allow_extractable = cfg->allow_extractable;
     o.warn = warn_cb;
     o.warn_arg = ctx;
-    HK_TRY_GOTO(hk_token_source_open(&o, &ctx->src), fail);
+    ERR_set_mark(); /* see derive_locked() */
+    rc = hk_token_source_open(&o, &ctx->src);
+    ERR_pop_to_mark();
+    if (rc != HSMKEYS_OK)
+        goto fail;
     /* Room for the whole window, the look-ahead, and a second generation
      * during a rotation. */
     HK_TRY_GOTO(hk_ring_init(&ctx->ring, 2 * ((size_t)ctx->past + 3)), fail);
@@ -301,8 +311,10 @@ void hsmkeys_close(hsmkeys_ctx *ctx)
     if (ctx == NULL || __atomic_sub_fetch(&ctx->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     hk_ring_free(&ctx->ring);
+    ERR_set_mark(); /* see derive_locked() */
     if (ctx->src != NULL)
         ctx->src->ops->destroy(ctx->src);
+    ERR_pop_to_mark();
     pthread_mutex_destroy(&ctx->derive_lock);
     free(ctx->domain);
     free(ctx);

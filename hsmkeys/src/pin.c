@@ -3,8 +3,8 @@
  *
  * Threat: a PIN leaking through a file others can read, a symlink swapped in
  * by another user, or a buffer left in memory.  Files must be regular, not
- * symlinks, owned by the caller or root, and not accessible by group or
- * others.  The PIN goes straight into locked memory; the read buffer is
+ * symlinks, owned by the caller or root (any owner when the caller is
+ * root), and not accessible by group or others.  The PIN goes straight into locked memory; the read buffer is
  * wiped on every path.
  */
 #include <errno.h>
@@ -68,7 +68,9 @@ int hk_pin_read_file(const char *source, hk_secret *pin)
                        "(mode %04o): run chmod 600 %s", path,
                        (unsigned)(st.st_mode & 07777), path);
     }
-    if (st.st_uid != geteuid() && st.st_uid != 0) {
+    /* Root reads any file anyway; other users only their own or root's
+     * (so nobody else can swap the PIN under them). */
+    if (geteuid() != 0 && st.st_uid != geteuid() && st.st_uid != 0) {
         close(fd);
         return hk_fail(HSMKEYS_E_PIN, "PIN file %s belongs to uid %u, not to this "
                        "process (uid %u) or root: chown it", path,

@@ -12,13 +12,14 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set grid ytics
-set key top right
+set key top left
 set yrange [0:*]
 set title "Resumed handshakes per CPU second (in-process, both ends)"
 set ylabel "handshakes / CPU s"
 plot resume using 2:xtic(1) title "OpenSSL built-in ticket keys" lc rgb "#999999", \
      '' using 3 title "hsmkeys callback" lc rgb "#2060c0"
 set title "Seed lab through HAProxy: connections per second"
+set key top right
 set ylabel "connections / s"
 set xtics rotate by -30
 plot fleet using 2:xtic(1) title "baseline (own keys per server)" lc rgb "#999999", \

@@ -128,6 +128,40 @@ static int login(struct hkt_conn *c, const struct hkt_opts *o, int who)
     return 0;
 }
 
+/* Load the module and find the token.  SoftHSM2 (directly or behind
+ * p11-kit server) sometimes shows no token, or fails C_GetTokenInfo, while
+ * another process initialises at the same moment; a fresh C_Initialize after
+ * a short backoff sees it.  So those two failures are retried a few times. */
+static int find_token(struct hkt_conn *c, const char *mod)
+{
+    int rc = HSMKEYS_OK;
+    for (int attempt = 0; attempt < HK_P11_RETRIES; attempt++) {
+        if (attempt > 0) {
+            hk_module_put(c->module);
+            c->module = NULL;
+            hk_p11_backoff_sleep(attempt);
+        }
+        if (hk_module_get(mod, NULL, &c->module) != HSMKEYS_OK) {
+            hkt_err_lib("loading the PKCS#11 module");
+            return -1;
+        }
+        c->f = hk_module_fns(c->module);
+        CK_TOKEN_INFO ti;
+        rc = hk_token_find(c->module, c->uri, &c->slot);
+        if (rc == HSMKEYS_OK)
+            rc = hk_p11_check(c->f->C_GetTokenInfo(c->slot, &ti), "C_GetTokenInfo");
+        if (rc == HSMKEYS_OK) {
+            hkt_label_copy(c->token_label, ti.label, sizeof ti.label);
+            hkt_label_copy(c->token_serial, ti.serialNumber, sizeof ti.serialNumber);
+            return 0;
+        }
+        if (rc != HSMKEYS_E_NO_TOKEN && rc != HSMKEYS_E_TOKEN)
+            break;
+    }
+    hkt_err_lib("finding the token");
+    return -1;
+}
+
 int hkt_conn_open(struct hkt_conn *c, const struct hkt_opts *o, int who)
 {
     char buf[512];
@@ -154,22 +188,8 @@ int hkt_conn_open(struct hkt_conn *c, const struct hkt_opts *o, int who)
     const char *mod = o->module ? o->module : hk_uri_module_path(c->uri);
     if (!mod)
         mod = HKT_DEFAULT_MODULE;
-    if (hk_module_get(mod, NULL, &c->module) != HSMKEYS_OK) {
-        hkt_err_lib("loading the PKCS#11 module");
+    if (find_token(c, mod) != 0)
         goto fail;
-    }
-    c->f = hk_module_fns(c->module);
-    if (hk_token_find(c->module, c->uri, &c->slot) != HSMKEYS_OK) {
-        hkt_err_lib("finding the token");
-        goto fail;
-    }
-    CK_TOKEN_INFO ti;
-    if (hk_p11_check(c->f->C_GetTokenInfo(c->slot, &ti), "C_GetTokenInfo") != HSMKEYS_OK) {
-        hkt_err_lib("reading the token");
-        goto fail;
-    }
-    hkt_label_copy(c->token_label, ti.label, sizeof ti.label);
-    hkt_label_copy(c->token_serial, ti.serialNumber, sizeof ti.serialNumber);
     if (hk_session_open(c->module, c->slot, 1, &c->session) != HSMKEYS_OK) {
         hkt_err_lib("opening a session");
         goto fail;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <hsmkeys/hsmkeys.h>
 #include <hsmkeys/hsmkeys_ssl.h>
 
@@ -80,7 +81,19 @@ static hsmkeys_ctx *open_hk(const struct opts *o, const char *uri, int64_t *cloc
         *clock = o->at;
         hsmkeys_config_set_clock(cfg, fixed_clock, clock);
     }
-    if (hsmkeys_open(cfg, &hk) != HSMKEYS_OK) {
+    /* SoftHSM2 (directly or behind p11-kit server) may show no token while
+     * another process initialises at the same moment; a server would retry
+     * too.  Each retry is reported; see the provisioning report. */
+    int rc = HSMKEYS_E_NO_TOKEN;
+    for (int i = 0; i < 6; i++) {
+        rc = hsmkeys_open(cfg, &hk);
+        if (rc == HSMKEYS_OK || (rc != HSMKEYS_E_NO_TOKEN && rc != HSMKEYS_E_TOKEN))
+            break;
+        fprintf(stderr, "# hk-ticket: open failed, retrying: %s\n", hsmkeys_last_error());
+        struct timespec ts = {0, 10000000L << i};
+        nanosleep(&ts, NULL);
+    }
+    if (rc != HSMKEYS_OK) {
         fprintf(stderr, "hk-ticket: open: %s\n", hsmkeys_last_error());
         exit(1);
     }

@@ -76,7 +76,7 @@ int hkt_cmd_seal(struct hkt_opts *o)
 {
     struct hkt_conn c;
     hk_master *m = NULL;
-    size_t n = 0, sealed = 0;
+    size_t n = 0;
     int ret = HKT_EXIT_FAIL;
     if (hkt_conn_open(&c, o, HKT_LOGIN_USER) != 0)
         return HKT_EXIT_FAIL;
@@ -111,13 +111,11 @@ int hkt_cmd_seal(struct hkt_opts *o)
         }
         hkt_info("sealed generation %u of '%s' on token '%s': no longer extractable", m[i].generation,
                  c.label, c.token_label);
-        sealed++;
     }
     if (n == 0)
         hkt_err("token '%s' holds no master '%s'", c.token_label, c.label);
     else
         ret = HKT_EXIT_OK;
-    (void)sealed;
 out:
     free(m);
     hkt_conn_close(&c);

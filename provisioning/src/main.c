@@ -107,7 +107,7 @@ static void usage_cmd(FILE *f, const struct hkt_cmd *c)
 enum {
     O_MODULE = 256, O_URI, O_TOKEN, O_LABEL, O_PIN, O_SOPIN, O_IN, O_OUT, O_TO,
     O_KCV, O_DOMAIN, O_FORMAT, O_NAME, O_EPOCH, O_LIFETIME, O_NOW, O_ACT_AT,
-    O_ACT_IN, O_GEN, O_CLONABLE, O_TESTS, O_NOCLONE, O_ALL, O_HELP
+    O_ACT_IN, O_GEN, O_CLONABLE, O_TESTS, O_NOCLONE, O_HELP
 };
 
 static const struct option longopts[] = {
@@ -133,7 +133,6 @@ static const struct option longopts[] = {
     {"clonable", no_argument, NULL, O_CLONABLE},
     {"i-understand-this-is-for-tests", no_argument, NULL, O_TESTS},
     {"no-clone", no_argument, NULL, O_NOCLONE},
-    {"all", no_argument, NULL, O_ALL},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -223,7 +222,6 @@ static int parse(int argc, char **argv, struct hkt_opts *o, int *help)
         case O_CLONABLE: o->clonable = 1; break;
         case O_TESTS: o->for_tests = 1; break;
         case O_NOCLONE: o->no_clone = 1; break;
-        case O_ALL: o->all = 1; break;
         case 'h':
         case O_HELP: *help = 1; break;
         default:

@@ -53,8 +53,6 @@ struct hkt_opts {
     int clonable;              /* --clonable */
     int for_tests;             /* --i-understand-this-is-for-tests */
     int no_clone;              /* --no-clone (seal a single-host master) */
-    int all;                   /* --all */
-    int force_uninitialised;   /* unused placeholder for init */
 };
 
 /* An open, logged-in session on the selected token. */

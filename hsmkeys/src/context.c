@@ -9,7 +9,7 @@
  *
  * Failure: a failing token is retried with exponential backoff (1 s to
  * 30 s, on the monotonic clock), never once per handshake; a handshake
- * never waits for a token call another thread has under way; cached keys keep working; with no
+ * waits at most 100 ms for a token call another thread has under way; cached keys keep working; with no
  * usable key no ticket is issued (never a random local key, which would
  * silently break fleet resumption).  Errors are logged at most once per
  * 10 s with a count of what was suppressed.
@@ -181,20 +181,36 @@ static int derive_locked(hsmkeys_ctx *ctx, size_t gen, uint64_t epoch)
     return HSMKEYS_OK;
 }
 
-/* Keys of (gen, epoch): from the ring, else derived now.  On the hot path
- * (blocking = 0) a handshake never waits behind another thread's token
- * call, which may hang on a slow HSM: it gets a full handshake instead. */
+/* Take the derive lock; on the hot path (blocking = 0) wait at most
+ * HK_HOT_WAIT_MS: another thread's derivation normally takes ~0.1 ms, but a
+ * hung HSM must not hang every handshake behind it. */
+#define HK_HOT_WAIT_MS 100
+static int lock_derive(hsmkeys_ctx *ctx, int blocking)
+{
+    struct timespec deadline;
+    if (blocking)
+        return pthread_mutex_lock(&ctx->derive_lock) == 0;
+    if (pthread_mutex_trylock(&ctx->derive_lock) == 0)
+        return 1;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += HK_HOT_WAIT_MS * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    return pthread_mutex_timedlock(&ctx->derive_lock, &deadline) == 0;
+}
+
+/* Keys of (gen, epoch): from the ring, else derived now. */
 static int get_keys(hsmkeys_ctx *ctx, size_t gen, uint64_t epoch, unsigned char name[16],
                     unsigned char aes[32], unsigned char hmac[32], int blocking)
 {
     int rc;
     if (hk_ring_lookup(&ctx->ring, (uint32_t)gen, epoch, name, aes, hmac))
         return HSMKEYS_OK;
-    if (blocking)
-        pthread_mutex_lock(&ctx->derive_lock);
-    else if (pthread_mutex_trylock(&ctx->derive_lock) != 0)
+    if (!lock_derive(ctx, blocking))
         return hk_fail(HSMKEYS_E_UNAVAILABLE, "key of epoch %llu not cached and the token "
-                       "is busy", (unsigned long long)epoch);
+                       "has been busy for %d ms", (unsigned long long)epoch, HK_HOT_WAIT_MS);
     if (!hk_ring_lookup(&ctx->ring, (uint32_t)gen, epoch, NULL, NULL, NULL)) {
         rc = derive_locked(ctx, gen, epoch);
         if (rc != HSMKEYS_OK) {

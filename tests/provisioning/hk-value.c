@@ -102,13 +102,19 @@ int main(int argc, char **argv)
         if (hk_p11_check(f->C_GenerateKey(s, &mech, t, sizeof t / sizeof t[0], &h), "C_GenerateKey") != HSMKEYS_OK)
             fail("generate");
         printf("# planted unsafe generation %s\n", argv[6]);
+        hk_session_close(m, s);
+        hk_module_put(m);
+        hk_uri_free(u);
         return 0;
     }
     hk_master *ms = NULL;
     size_t n = 0;
     if (hk_master_find(m, s, u, &ms, &n) != HSMKEYS_OK || n == 0) fail("no master");
-    if (!strcmp(argv[1], "attack"))
-        return attack(f, s, ms, n, argv[6]);
+    int ret = 0;
+    if (!strcmp(argv[1], "attack")) {
+        ret = attack(f, s, ms, n, argv[6]);
+        goto done;
+    }
     int leaked = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char v[512];
@@ -119,6 +125,11 @@ int main(int argc, char **argv)
         memset(v, 0, sizeof v);
         leaked |= got;
     }
+    ret = leaked ? 1 : 0;
+done:
     free(ms);
-    return leaked ? 1 : 0;
+    hk_session_close(m, s);
+    hk_module_put(m);
+    hk_uri_free(u);
+    return ret;
 }

@@ -7,6 +7,7 @@ HKT_BIN  := $(B)/hsmkeys-tool
 HKT_SCRIPTS := $(wildcard provisioning/*.sh)
 
 $(B)/obj/provisioning/%.o: ALL_CFLAGS += -Ihsmkeys/src
+$(B)/obj/tests/provisioning/%.o: ALL_CFLAGS += -Ihsmkeys/src
 
 $(HKT_BIN): $(HKT_OBJS) $(LIB_A)
 	$(CC) -o $@ $(HKT_OBJS) $(LIB_A) $(ALL_LDFLAGS) $(LIB_LIBS)

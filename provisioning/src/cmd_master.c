@@ -114,6 +114,16 @@ static int max_gen(const hk_master *m, size_t n, uint32_t *gen, int64_t *act)
     return n > 0;
 }
 
+static int has_trusted_keys(struct hkt_conn *c)
+{
+    CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_TRUSTED, &yes, sizeof yes}};
+    CK_OBJECT_HANDLE h;
+    CK_ULONG n = 0;
+    return hkt_find(c, t, 2, &h, 1, &n) == 0 && n > 0;
+}
+
 static int create_common(struct hkt_opts *o, const hk_secret *value)
 {
     struct hkt_conn c;
@@ -238,6 +248,10 @@ int hkt_cmd_rotate(struct hkt_opts *o)
         if (o->clonable)
             hkt_info("next: wrap generation %u for each clone (hsmkeys-tool wrap --generation %u), "
                      "then seal it", gen, gen);
+        else if (has_trusted_keys(&c))
+            hkt_info("note: this token trusts transport keys, so other tokens may hold clones; "
+                     "generation %u is not clonable: if they need it, destroy it and rotate again "
+                     "with --clonable", gen);
     }
 out:
     free(m);

@@ -8,7 +8,8 @@
  * (wrap records, see cmd_wrap.c), and when no clone was made unless the
  * operator says --no-clone.  Destroying too early breaks resumption of
  * tickets still inside the window, so destroy is refused until the last
- * epoch that encrypted with the generation is older than the decrypt window.
+ * epoch that encrypted with the generation is older than the decrypt window;
+ * a scheduled generation can be cancelled while no server can have used it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,19 @@ int hkt_cmd_destroy(struct hkt_opts *o)
     for (size_t i = 0; i < n; i++)
         if (m[i].activation > mk->activation && (!next || m[i].activation < next->activation))
             next = &m[i];
+    int64_t p = o->epoch_seconds, now = hkt_now(o);
+    if (!next && n > 1 && mk->activation > now + p) {
+        /* A scheduled generation no server can have used yet (even one whose
+         * clock runs an epoch ahead): cancelling it is safe. */
+        if (hkt_destroy(&c, mk->handle, "the generation") != 0)
+            goto out;
+        hkt_fmt_time(mk->activation, when, sizeof when);
+        hkt_info("cancelled scheduled generation %u of '%s' (it would have become active at %s) on "
+                 "token '%s'; do the same on every other token", mk->generation, c.label, when,
+                 c.token_label);
+        ret = HKT_EXIT_OK;
+        goto out;
+    }
     if (!next) {
         hkt_err("generation %u is the newest: servers encrypt with it. Add its successor "
                 "(hsmkeys-tool rotate), wait until it is active and the window has passed, then destroy",
@@ -159,7 +173,6 @@ int hkt_cmd_destroy(struct hkt_opts *o)
     }
     /* The last epoch that may encrypt with mk is the one holding next's activation;
      * its tickets decrypt for ceil(lifetime/epoch) more epochs, +1 for clock skew. */
-    int64_t p = o->epoch_seconds, now = hkt_now(o);
     int64_t last = floor_div(next->activation, p);
     int64_t past = (o->lifetime_seconds + p - 1) / p;
     int64_t free_from = (last + past + 2) * p;

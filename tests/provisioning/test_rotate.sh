@@ -52,6 +52,14 @@ k3=$(ta wrap --pin-source "$A_PIN_FILE" --generation 3 --to "$W/B.pem" --out "$W
     ta seal --pin-source "$A_PIN_FILE" --generation 3 >/dev/null 2>&1
 tap_ok $? "generation 3 is cloned with the user PIN alone (trusted key reused)"
 
+# A generation scheduled by mistake can be cancelled before anyone used it.
+ta rotate --pin-source "$A_PIN_FILE" --activate-at $((T + 5 * 86400)) >/dev/null 2>&1 &&
+    ta destroy --pin-source "$A_PIN_FILE" --generation 4 "${SCHED[@]}" 2>&1 | grep -q 'cancelled scheduled generation 4'
+tap_ok $? "a scheduled generation not yet active can be cancelled"
+out=$(ta destroy --pin-source "$A_PIN_FILE" --generation 3 "${SCHED[@]}" --now $((T + 86400 - 30)) 2>&1)
+[ $? != 0 ] && printf '%s' "$out" | grep -q 'newest'
+tap_ok $? "... but not within an epoch of its activation (a fast clock may already use it)"
+
 r0=$(issue_resume $((T - 600)) $((T - 590)))
 [ "${r0%% *}" = resumed ]; tap_ok $? "before T: A's ticket resumes on B [$r0]"
 r1=$(issue_resume $((T - 30)) $((T + 30)))

@@ -92,7 +92,7 @@ static void usage_all(FILE *f)
                "  --label LABEL         master object label [" HKT_DEFAULT_LABEL "]\n"
                "  --pin-source FILE     user PIN file (mode 0600 or stricter); else prompt\n"
                "  --so-pin-source FILE  security officer PIN file; else prompt\n"
-               "  --now TIME            pretend the time is TIME (dry runs, tests)\n"
+               "  --now TIME            pretend the time is TIME (status; elsewhere tests only)\n"
                "PINs are never accepted in arguments or the environment.\n"
                "TIME: unix seconds or YYYY-MM-DDTHH:MM:SSZ.  DUR: 90, 90s, 15m, 1h, 2d.\n"
                "See hsmkeys-tool(1) and docs/PROVISIONING.md.\n");
@@ -291,6 +291,13 @@ int main(int argc, char **argv)
                     c = &cmds[i];
         usage_cmd(stdout, c);
         return HKT_EXIT_OK;
+    }
+    /* --now moves the clock the safety checks of rotate and destroy use. */
+    if (o.now >= 0 && !o.for_tests && strcmp(cmd->name, "status") && strcmp(cmd->name, "verify") &&
+        strcmp(cmd->name, "kcv")) {
+        hkt_err("--now with '%s' would bypass its time checks; it is for tests and dry runs of "
+                "status only: add --i-understand-this-is-for-tests if that is what you want", cmd->name);
+        return HKT_EXIT_USAGE;
     }
     return cmd->run(&o);
 }

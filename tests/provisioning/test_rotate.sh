@@ -56,7 +56,7 @@ tap_ok $? "generation 3 is cloned with the user PIN alone (trusted key reused)"
 ta rotate --pin-source "$A_PIN_FILE" --activate-at $((T + 5 * 86400)) >/dev/null 2>&1 &&
     ta destroy --pin-source "$A_PIN_FILE" --generation 4 "${SCHED[@]}" 2>&1 | grep -q 'cancelled scheduled generation 4'
 tap_ok $? "a scheduled generation not yet active can be cancelled"
-out=$(ta destroy --pin-source "$A_PIN_FILE" --generation 3 "${SCHED[@]}" --now $((T + 86400 - 30)) 2>&1)
+out=$(ta destroy --pin-source "$A_PIN_FILE" --generation 3 "${SCHED[@]}" --i-understand-this-is-for-tests --now $((T + 86400 - 30)) 2>&1)
 [ $? != 0 ] && printf '%s' "$out" | grep -q 'newest'
 tap_ok $? "... but not within an epoch of its activation (a fast clock may already use it)"
 
@@ -73,11 +73,14 @@ g2=$(ta status --pin-source "$A_PIN_FILE" --domain $D 2>/dev/null |
 [ -n "$g2" ] && [ "$(tag "$r2")" = "$g2" ]; tap_ok $? "... namely generation 2's ($g2)"
 
 # Destroy generation 1: refused inside its window, accepted after, then nothing breaks.
-out=$(ta destroy --pin-source "$A_PIN_FILE" --generation 1 "${SCHED[@]}" --now $((T + 30)) 2>&1)
+out=$(ta destroy --pin-source "$A_PIN_FILE" --generation 1 "${SCHED[@]}" --now $((T + 240)) 2>&1)
+[ $? = 2 ] && printf '%s' "$out" | grep -q 'bypass'
+tap_ok $? "--now on destroy needs the test-only flag"
+out=$(ta destroy --pin-source "$A_PIN_FILE" --generation 1 "${SCHED[@]}" --i-understand-this-is-for-tests --now $((T + 30)) 2>&1)
 [ $? != 0 ] && printf '%s' "$out" | grep -q 'within the window'
 tap_ok $? "destroying generation 1 inside its window is refused"
-ta destroy --pin-source "$A_PIN_FILE" --generation 1 "${SCHED[@]}" --now $((T + 240)) >/dev/null 2>&1 &&
-    tb destroy --pin-source "$B_PIN_FILE" --generation 1 "${SCHED[@]}" --now $((T + 240)) >/dev/null 2>&1
+ta destroy --pin-source "$A_PIN_FILE" --generation 1 "${SCHED[@]}" --i-understand-this-is-for-tests --now $((T + 240)) >/dev/null 2>&1 &&
+    tb destroy --pin-source "$B_PIN_FILE" --generation 1 "${SCHED[@]}" --i-understand-this-is-for-tests --now $((T + 240)) >/dev/null 2>&1
 tap_ok $? "generation 1 destroyed on A and B once its last epoch left the window"
 ta verify --pin-source "$A_PIN_FILE" --generation 1 >/dev/null 2>&1
 [ $? != 0 ]; tap_ok $? "... it is gone"

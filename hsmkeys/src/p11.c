@@ -300,6 +300,22 @@ int hk_module_check_fork(hk_module *m, unsigned *generation)
     return HSMKEYS_OK;
 }
 
+int hk_module_reset_if_sole(hk_module *m)
+{
+    CK_RV rv = CKR_OK;
+    pthread_mutex_lock(&hk_modules_lock);
+    if (m->refs == 1 && m->we_initialized && m->pid == getpid()) {
+        (void)HK_FN(m, C_Finalize)(NULL);
+        rv = module_initialize(m);
+        __atomic_add_fetch(&m->generation, 1, __ATOMIC_ACQ_REL);
+    }
+    pthread_mutex_unlock(&hk_modules_lock);
+    if (rv != CKR_OK)
+        return hk_fail(HSMKEYS_E_MODULE, "re-initialising %s failed: %s", m->path,
+                       hk_ckr_name(rv));
+    return HSMKEYS_OK;
+}
+
 static void token_label(const CK_TOKEN_INFO *ti, char *out, size_t outlen)
 {
     size_t n = sizeof ti->label;

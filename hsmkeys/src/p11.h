@@ -43,6 +43,12 @@ int hk_module_check_fork(hk_module *m, unsigned *generation) HK_WARN_UNUSED;
 extern _Thread_local uint64_t hk_p11_thread_calls;
 #define HK_FN(m, name) (hk_p11_thread_calls++, hk_module_fns(m)->name)
 
+/* If this process is the module's only user and initialised it, finalize
+ * and initialise it again (a token list read while another process was
+ * writing the token can come back empty).  Otherwise do nothing.
+ * Returns HSMKEYS_OK or HSMKEYS_E_MODULE. */
+int hk_module_reset_if_sole(hk_module *m) HK_WARN_UNUSED;
+
 /* The checkpoint: HSMKEYS_OK for CKR_OK, else a code and a message naming
  * `fn` and the CKR.  Mapping: PIN_INCORRECT/PIN_LOCKED/PIN_EXPIRED/PIN_INVALID
  * -> E_LOGIN; TOKEN_NOT_PRESENT/DEVICE_REMOVED/DEVICE_ERROR/SESSION_* and

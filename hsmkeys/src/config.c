@@ -92,6 +92,18 @@ static int set_string(char **slot, const char *v, int wipe_old)
     return HSMKEYS_OK;
 }
 
+/* epoch and lifetime: a duration from 1 s to 7 days. */
+static int set_schedule_duration(const char *what, const char *v, const char *note, int64_t *out)
+{
+    int64_t s;
+    HK_TRY(hk_parse_duration(what, v, &s));
+    if (s < 1 || s > HSMKEYS_MAX_LIFETIME_SECONDS)
+        return hk_fail(HSMKEYS_E_INVALID, "%s \"%s\" is out of range: 1s to 7d (%s)",
+                       what, v, note);
+    *out = s;
+    return HSMKEYS_OK;
+}
+
 int hsmkeys_config_set(hsmkeys_config *c, const char *name, const char *v)
 {
     if (c == NULL || name == NULL || v == NULL)
@@ -114,24 +126,11 @@ int hsmkeys_config_set(hsmkeys_config *c, const char *name, const char *v)
                 return hk_fail(HSMKEYS_E_INVALID, "domain must be printable text");
         return set_string(&c->domain, v, 0);
     }
-    if (strcmp(name, "epoch") == 0) {
-        int64_t s;
-        HK_TRY(hk_parse_duration("epoch", v, &s));
-        if (s < 1 || s > HSMKEYS_MAX_LIFETIME_SECONDS)
-            return hk_fail(HSMKEYS_E_INVALID, "epoch \"%s\" is out of range: 1s to 7d "
-                           "(default 1h)", v);
-        c->epoch_seconds = s;
-        return HSMKEYS_OK;
-    }
-    if (strcmp(name, "lifetime") == 0) {
-        int64_t s;
-        HK_TRY(hk_parse_duration("lifetime", v, &s));
-        if (s < 1 || s > HSMKEYS_MAX_LIFETIME_SECONDS)
-            return hk_fail(HSMKEYS_E_INVALID, "lifetime \"%s\" is out of range: 1s to 7d "
-                           "(RFC 8446 caps ticket lifetime at 7 days; default 2h)", v);
-        c->lifetime_seconds = s;
-        return HSMKEYS_OK;
-    }
+    if (strcmp(name, "epoch") == 0)
+        return set_schedule_duration("epoch", v, "default 1h", &c->epoch_seconds);
+    if (strcmp(name, "lifetime") == 0)
+        return set_schedule_duration("lifetime", v, "RFC 8446 caps ticket lifetime at 7 days; "
+                                     "default 2h", &c->lifetime_seconds);
     if (strcmp(name, "module") == 0)
         return set_string(&c->module, v, 0);
     if (strcmp(name, "module-args") == 0)

@@ -12,50 +12,25 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "tool.h"
+#include "template.h"
 
 static int add_generation(struct hkt_conn *c, uint32_t gen, int64_t act, int clonable,
                           const hk_secret *value, CK_OBJECT_HANDLE *out)
 {
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
-    CK_ULONG vlen = 32;
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE, ext = clonable ? CK_TRUE : CK_FALSE;
+    struct hkt_master_tmpl m;
     unsigned char id[HK_MASTER_ID_LEN];
-    hk_master_id_encode(gen, act, id);
-    CK_ATTRIBUTE t[20] = {
-        {CKA_CLASS, &cls, sizeof cls},
-        {CKA_KEY_TYPE, &kt, sizeof kt},
-        {CKA_TOKEN, &yes, sizeof yes},
-        {CKA_PRIVATE, &yes, sizeof yes},
-        {CKA_SENSITIVE, &yes, sizeof yes},
-        {CKA_EXTRACTABLE, &ext, sizeof ext},
-        {CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes},
-        {CKA_SIGN, &yes, sizeof yes},
-        {CKA_VERIFY, &no, sizeof no},
-        {CKA_ENCRYPT, &no, sizeof no},
-        {CKA_DECRYPT, &no, sizeof no},
-        {CKA_WRAP, &no, sizeof no},
-        {CKA_UNWRAP, &no, sizeof no},
-        {CKA_DERIVE, &no, sizeof no},
-        {CKA_LABEL, (void *)c->label, strlen(c->label)},
-        {CKA_ID, id, sizeof id},
-    };
-    CK_ULONG n = 16;
+    CK_ULONG vlen = 32;
     CK_RV rv;
+
+    hk_master_id_encode(gen, act, id);
+    hkt_master_tmpl_init(&m, CKK_GENERIC_SECRET, 1, clonable, c->label, id);
     if (value) {
-        t[n].type = CKA_VALUE;
-        t[n].pValue = value->data;
-        t[n].ulValueLen = value->len;
-        n++;
-        rv = c->f->C_CreateObject(c->session, t, n, out);
+        hkt_master_tmpl_add(&m, CKA_VALUE, value->data, value->len);
+        rv = c->f->C_CreateObject(c->session, m.attrs, m.n, out);
     } else {
-        t[n].type = CKA_VALUE_LEN;
-        t[n].pValue = &vlen;
-        t[n].ulValueLen = sizeof vlen;
-        n++;
         CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
-        rv = c->f->C_GenerateKey(c->session, &mech, t, n, out);
+        hkt_master_tmpl_add(&m, CKA_VALUE_LEN, &vlen, sizeof vlen);
+        rv = c->f->C_GenerateKey(c->session, &mech, m.attrs, m.n, out);
     }
     if (hk_p11_check(rv, value ? "C_CreateObject" : "C_GenerateKey") != HSMKEYS_OK) {
         hkt_err_lib("creating the master generation");

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "blob.h"
-#include "tool.h"
+#include "template.h"
 
 static const hk_master *pick(const hk_master *m, size_t n, long gen)
 {
@@ -181,32 +181,15 @@ static int unwrap_key(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HA
 static CK_RV unwrap_as(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE priv,
                        CK_BBOOL token, CK_OBJECT_HANDLE *h)
 {
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE kt = b->key_type;
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ATTRIBUTE t[] = {
-        {CKA_CLASS, &cls, sizeof cls},
-        {CKA_KEY_TYPE, &kt, sizeof kt},
-        {CKA_TOKEN, &token, sizeof token},
-        {CKA_PRIVATE, &yes, sizeof yes},
-        {CKA_SENSITIVE, &yes, sizeof yes},
-        {CKA_EXTRACTABLE, &no, sizeof no},
-        {CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes},
-        {CKA_SIGN, &yes, sizeof yes},
-        {CKA_VERIFY, &no, sizeof no},
-        {CKA_ENCRYPT, &no, sizeof no},
-        {CKA_DECRYPT, &no, sizeof no},
-        {CKA_WRAP, &no, sizeof no},
-        {CKA_UNWRAP, &no, sizeof no},
-        {CKA_DERIVE, &no, sizeof no},
-        {CKA_LABEL, (void *)b->label, strlen(b->label)},
-        {CKA_ID, (void *)b->id, sizeof b->id},
-    };
+    struct hkt_master_tmpl m;
     CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0};
     CK_MECHANISM mech = {CKM_RSA_PKCS_OAEP, &op, sizeof op};
+
+    /* A clone is never extractable: only host A's copy may be wrapped. */
+    hkt_master_tmpl_init(&m, b->key_type, token, 0, b->label, b->id);
     *h = CK_INVALID_HANDLE;
     return c->f->C_UnwrapKey(c->session, &mech, priv, (unsigned char *)b->wrapped,
-                             b->wrapped_len, t, sizeof t / sizeof t[0], h);
+                             b->wrapped_len, m.attrs, m.n, h);
 }
 
 /* The unwrapped key must have the blob's check value; else it is removed. */

@@ -1,0 +1,34 @@
+/*
+ * template.h - the one attribute template of a master generation, used
+ * where a master comes into a token: create, rotate, import-test-master
+ * (C_GenerateKey / C_CreateObject) and unwrap (C_UnwrapKey).
+ *
+ * The master may sign (HMAC) and nothing else; it is SENSITIVE and
+ * PRIVATE, and extractable only under a trusted wrapping key
+ * (WRAP_WITH_TRUSTED), so the library's policy (master.c) accepts it.
+ */
+#ifndef HKT_TEMPLATE_H
+#define HKT_TEMPLATE_H
+
+#include "tool.h"
+
+#define HKT_TMPL_MAX 18
+
+struct hkt_master_tmpl {
+    CK_OBJECT_CLASS cls;
+    CK_KEY_TYPE key_type;
+    CK_BBOOL yes, no, token, extractable;
+    unsigned char id[HK_MASTER_ID_LEN];
+    CK_ATTRIBUTE attrs[HKT_TMPL_MAX]; /* n used; room for two more */
+    CK_ULONG n;
+};
+
+/* Fill the template; the caller may append up to two attributes (CKA_VALUE
+ * or CKA_VALUE_LEN).  The struct owns every value the template points to. */
+void hkt_master_tmpl_init(struct hkt_master_tmpl *m, CK_KEY_TYPE key_type, int token,
+                          int extractable, const char *label,
+                          const unsigned char id[HK_MASTER_ID_LEN]);
+void hkt_master_tmpl_add(struct hkt_master_tmpl *m, CK_ATTRIBUTE_TYPE type, void *value,
+                         CK_ULONG len);
+
+#endif

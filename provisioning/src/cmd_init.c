@@ -63,7 +63,7 @@ int hkt_cmd_init(struct hkt_opts *o)
         hkt_err("init needs --token LABEL (1..32 characters) naming the new token");
         return HKT_EXIT_USAGE;
     }
-    if (hk_module_get(hkt_module_path(o), NULL, &m) != HSMKEYS_OK) {
+    if (hk_module_get(hkt_module_path(o), o->module_args, &m) != HSMKEYS_OK) {
         hkt_err_lib("loading the PKCS#11 module");
         return HKT_EXIT_FAIL;
     }

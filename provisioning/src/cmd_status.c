@@ -20,7 +20,7 @@ static const char *yn(int v)
 static int list_tokens(const struct hkt_opts *o)
 {
     hk_module *m = NULL;
-    if (hk_module_get(hkt_module_path(o), NULL, &m) != HSMKEYS_OK) {
+    if (hk_module_get(hkt_module_path(o), o->module_args, &m) != HSMKEYS_OK) {
         hkt_err_lib("loading the PKCS#11 module");
         return HKT_EXIT_FAIL;
     }

@@ -132,7 +132,7 @@ static int login(struct hkt_conn *c, const struct hkt_opts *o, int who)
  * p11-kit server) sometimes shows no token, or fails C_GetTokenInfo, while
  * another process initialises at the same moment; a fresh C_Initialize after
  * a short backoff sees it.  So those two failures are retried a few times. */
-static int find_token(struct hkt_conn *c, const char *mod)
+static int find_token(struct hkt_conn *c, const char *mod, const char *args)
 {
     int rc = HSMKEYS_OK;
     for (int attempt = 0; attempt < HK_P11_RETRIES; attempt++) {
@@ -141,7 +141,7 @@ static int find_token(struct hkt_conn *c, const char *mod)
             c->module = NULL;
             hk_p11_backoff_sleep(attempt);
         }
-        if (hk_module_get(mod, NULL, &c->module) != HSMKEYS_OK) {
+        if (hk_module_get(mod, args, &c->module) != HSMKEYS_OK) {
             hkt_err_lib("loading the PKCS#11 module");
             return -1;
         }
@@ -188,7 +188,7 @@ int hkt_conn_open(struct hkt_conn *c, const struct hkt_opts *o, int who)
     const char *mod = o->module ? o->module : hk_uri_module_path(c->uri);
     if (!mod)
         mod = HKT_DEFAULT_MODULE;
-    if (find_token(c, mod) != 0)
+    if (find_token(c, mod, o->module_args) != 0)
         goto fail;
     if (hk_session_open(c->module, c->slot, 1, &c->session) != HSMKEYS_OK) {
         hkt_err_lib("opening a session");

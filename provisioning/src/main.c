@@ -87,6 +87,7 @@ static void usage_all(FILE *f)
         fprintf(f, "  %-19s %s\n", cmds[i].name, cmds[i].summary);
     fprintf(f, "\ncommon options:\n"
                "  --module PATH         PKCS#11 module [" HKT_DEFAULT_MODULE "]\n"
+               "  --module-args STR     module init args (C_Initialize pReserved; NSS softokn)\n"
                "  --token LABEL         token label, or\n"
                "  --uri URI             pkcs11: URI (token, object, module-path, pin-source)\n"
                "  --label LABEL         master object label [" HKT_DEFAULT_LABEL "]\n"
@@ -105,13 +106,14 @@ static void usage_cmd(FILE *f, const struct hkt_cmd *c)
 }
 
 enum {
-    O_MODULE = 256, O_URI, O_TOKEN, O_LABEL, O_PIN, O_SOPIN, O_IN, O_OUT, O_TO,
+    O_MODULE = 256, O_MODARGS, O_URI, O_TOKEN, O_LABEL, O_PIN, O_SOPIN, O_IN, O_OUT, O_TO,
     O_KCV, O_DOMAIN, O_FORMAT, O_NAME, O_EPOCH, O_LIFETIME, O_NOW, O_ACT_AT,
     O_ACT_IN, O_GEN, O_CLONABLE, O_TESTS, O_NOCLONE, O_HELP
 };
 
 static const struct option longopts[] = {
     {"module", required_argument, NULL, O_MODULE},
+    {"module-args", required_argument, NULL, O_MODARGS},
     {"uri", required_argument, NULL, O_URI},
     {"token", required_argument, NULL, O_TOKEN},
     {"label", required_argument, NULL, O_LABEL},
@@ -165,6 +167,7 @@ static int parse(int argc, char **argv, struct hkt_opts *o, int *help)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case O_MODULE: o->module = optarg; break;
+        case O_MODARGS: o->module_args = optarg; break;
         case O_URI: o->uri = optarg; break;
         case O_TOKEN: o->token = optarg; break;
         case O_LABEL: o->label = optarg; break;

@@ -32,6 +32,7 @@
 
 struct hkt_opts {
     const char *module;        /* --module, or the URI's module-path */
+    const char *module_args;   /* --module-args: C_Initialize pReserved (NSS) */
     const char *uri;           /* --uri */
     const char *token;         /* --token */
     const char *label;         /* --label: master label */

@@ -1,0 +1,525 @@
+/*
+ * nss-token.c - test helper: hsmkeys against NSS's softokn (libsoftokn3.so),
+ * a second, independent PKCS#11 implementation (tests/modules/test_nss_softokn.sh).
+ *
+ *   nss-token import   --nss-dir D --pin-source F [--label L]
+ *       put the known test master of seed "fleet" into the NSS db token
+ *       (C_CreateObject in a R/W session after C_Login).
+ *   nss-token generate --nss-dir D --pin-source F --label L
+ *                      [--sensitive yes|no|default] [--extractable yes|no|default]
+ *                      [--wrap-with-trusted yes|no|default]
+ *       C_GenerateKey(CKM_GENERIC_SECRET_KEY_GEN) inside NSS; prints the
+ *       attributes NSS gives the key and what a read of CKA_VALUE returns.
+ *   nss-token open     --nss-dir D --pin-source F [--label L] [--no-module-args]
+ *       hsmkeys_open on the NSS token; prints the result code and message.
+ *   nss-token vectors  --nss-dir D --pin-source F --vectors FILE
+ *       the published vectors of seed "fleet", derived by NSS (injected clock).
+ *   nss-token cross    --nss-dir D --pin-source F --softhsm-uri URI [--tls13]
+ *       a ticket issued on NSS resumes on SoftHSM2 and vice versa (in memory).
+ *   nss-token bench    --nss-dir D --pin-source F --softhsm-uri URI [--n N]
+ *       median time of one epoch derivation on each module.
+ *
+ * The NSS db password is its user PIN: read from a 0600 file, kept in locked
+ * memory, never printed.  Key bytes are compared, never printed.  Output is
+ * "key=value" lines for the shell test to assert.  Exit 0 ok, 1 failure,
+ * 2 usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/ssl.h>
+#include <hsmkeys/hsmkeys.h>
+#include <hsmkeys/hsmkeys_ssl.h>
+#include "p11.h"
+#include "master.h"
+#include "softhsm.h"
+#include "test.h"
+#include "tls.h"
+
+#define NSS_MODULE "/usr/lib/x86_64-linux-gnu/libsoftokn3.so"
+#define NSS_TOKEN "NSS Certificate DB"
+#define NSS_TOKEN_URI "NSS%%20Certificate%%20DB" /* in a format string */
+#define DOMAIN "www.example.com"
+
+struct opts {
+    const char *mode, *nss_dir, *pin_source, *label, *module, *softhsm_uri, *vectors;
+    const char *sensitive, *extractable, *wwt;
+    int no_args, tls13, n;
+};
+
+static struct opts O;
+static char g_args[1200];
+
+static void nss_init_args(void)
+{
+    snprintf(g_args, sizeof g_args,
+             "configdir='sql:%s' certPrefix='' keyPrefix='' secmod='secmod.db' flags=", O.nss_dir);
+}
+
+static void nss_uri(char *out, size_t len, const char *label)
+{
+    snprintf(out, len, "pkcs11:token=" NSS_TOKEN_URI ";object=%s?module-path=%s&pin-source=%s",
+             label, O.module, O.pin_source);
+}
+
+static int64_t clock_read(void *arg) { return *(const int64_t *)arg; }
+static void quiet_log(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    if (level <= HSMKEYS_LOG_WARNING)
+        fprintf(stderr, "# hsmkeys log: %s\n", msg);
+}
+
+/* Open a context; module_args NULL leaves the option unset.  NULL on failure
+ * with the code in *rc. */
+static hsmkeys_ctx *open_ctx(const char *uri, const char *module_args, const char *domain,
+                             const char *epoch, const char *lifetime, int64_t *clock, int *rc)
+{
+    hsmkeys_config *c = NULL;
+    hsmkeys_ctx *ctx = NULL;
+    *rc = hsmkeys_config_new(&c);
+    if (*rc == HSMKEYS_OK) *rc = hsmkeys_config_set(c, "uri", uri);
+    if (*rc == HSMKEYS_OK) *rc = hsmkeys_config_set(c, "domain", domain);
+    if (*rc == HSMKEYS_OK && module_args) *rc = hsmkeys_config_set(c, "module-args", module_args);
+    if (*rc == HSMKEYS_OK && epoch) *rc = hsmkeys_config_set(c, "epoch", epoch);
+    if (*rc == HSMKEYS_OK && lifetime) *rc = hsmkeys_config_set(c, "lifetime", lifetime);
+    if (*rc == HSMKEYS_OK) {
+        hsmkeys_config_set_log(c, quiet_log, NULL);
+        if (clock)
+            hsmkeys_config_set_clock(c, clock_read, clock);
+        *rc = hsmkeys_open(c, &ctx);
+    }
+    hsmkeys_config_free(c);
+    return *rc == HSMKEYS_OK ? ctx : NULL;
+}
+
+/* ---- raw PKCS#11 on the NSS db token --------------------------------------- */
+
+struct p11 {
+    hk_module *m;
+    CK_SESSION_HANDLE s;
+};
+
+static int p11_open(struct p11 *p)
+{
+    CK_SLOT_ID slots[16];
+    CK_ULONG n = 16, i;
+    CK_TOKEN_INFO ti;
+    CK_UTF8CHAR lab[32];
+    hk_secret pin;
+    CK_RV rv;
+    int rc;
+
+    memset(p, 0, sizeof *p);
+    memset(lab, ' ', sizeof lab);
+    memcpy(lab, NSS_TOKEN, strlen(NSS_TOKEN));
+    if (hk_module_get(O.module, g_args, &p->m) != HSMKEYS_OK) {
+        fprintf(stderr, "nss-token: %s\n", hsmkeys_last_error());
+        return -1;
+    }
+    rv = HK_FN(p->m, C_GetSlotList)(CK_TRUE, slots, &n);
+    for (i = 0; rv == CKR_OK && i < n; i++)
+        if (HK_FN(p->m, C_GetTokenInfo)(slots[i], &ti) == CKR_OK && !memcmp(ti.label, lab, 32))
+            break;
+    if (rv != CKR_OK || i == n) {
+        fprintf(stderr, "nss-token: no token '%s' (%s)\n", NSS_TOKEN, hk_ckr_name(rv));
+        return -1;
+    }
+    rv = HK_FN(p->m, C_OpenSession)(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &p->s);
+    if (rv != CKR_OK) {
+        fprintf(stderr, "nss-token: C_OpenSession: %s\n", hk_ckr_name(rv));
+        return -1;
+    }
+    if (hk_pin_read_file(O.pin_source, &pin) != HSMKEYS_OK) {
+        fprintf(stderr, "nss-token: %s\n", hsmkeys_last_error());
+        return -1;
+    }
+    rc = hk_login(p->m, p->s, CKU_USER, &pin);
+    hk_secret_free(&pin);
+    if (rc != HSMKEYS_OK) {
+        fprintf(stderr, "nss-token: login: %s\n", hsmkeys_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static void p11_close(struct p11 *p)
+{
+    if (p->m == NULL)
+        return;
+    (void)HK_FN(p->m, C_Logout)(p->s);
+    (void)HK_FN(p->m, C_CloseSession)(p->s);
+    hk_module_put(p->m);
+    p->m = NULL;
+}
+
+static const char *bool_name(int v) { return v == 1 ? "TRUE" : v == 0 ? "FALSE" : "unavailable"; }
+
+/* Print the protection attributes of a key and what a CKA_VALUE read gives. */
+static void print_attrs(struct p11 *p, CK_OBJECT_HANDLE h)
+{
+    unsigned char v[64];
+    CK_ATTRIBUTE a = { CKA_VALUE, v, sizeof v };
+    CK_RV rv;
+    printf("sensitive=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_SENSITIVE)));
+    printf("extractable=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_EXTRACTABLE)));
+    printf("always_sensitive=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_ALWAYS_SENSITIVE)));
+    printf("never_extractable=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_NEVER_EXTRACTABLE)));
+    printf("wrap_with_trusted=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_WRAP_WITH_TRUSTED)));
+    rv = HK_FN(p->m, C_GetAttributeValue)(p->s, h, &a, 1);
+    /* Only the outcome is printed, never the bytes. */
+    printf("value_read=%s", hk_ckr_name(rv));
+    if (rv == CKR_OK)
+        printf(" (%lu bytes readable)", (unsigned long)a.ulValueLen);
+    printf("\n");
+    hsmkeys_wipe(v, sizeof v);
+}
+
+static int cmd_import(void)
+{
+    struct p11 p;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    unsigned char id[HK_MASTER_ID_LEN];
+    hk_secret master;
+    CK_OBJECT_HANDLE h;
+    CK_RV rv;
+    int ret = 1;
+
+    if (hk_secret_alloc(&master, 32) != HSMKEYS_OK)
+        return 1;
+    t_master_from_seed("fleet", master.data);
+    master.len = 32;
+    hk_master_id_encode(1, 0, id);
+    CK_ATTRIBUTE t[] = {
+        { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+        { CKA_TOKEN, &yes, sizeof yes }, { CKA_PRIVATE, &yes, sizeof yes },
+        { CKA_SENSITIVE, &yes, sizeof yes }, { CKA_EXTRACTABLE, &no, sizeof no },
+        { CKA_SIGN, &yes, sizeof yes }, { CKA_VERIFY, &no, sizeof no },
+        { CKA_LABEL, (void *)(uintptr_t)O.label, strlen(O.label) }, { CKA_ID, id, sizeof id },
+        { CKA_VALUE, master.data, master.len },
+    };
+    if (p11_open(&p) == 0) {
+        rv = HK_FN(p.m, C_CreateObject)(p.s, t, sizeof t / sizeof t[0], &h);
+        printf("create_object=%s\n", hk_ckr_name(rv));
+        if (rv == CKR_OK) {
+            print_attrs(&p, h);
+            ret = 0;
+        }
+    }
+    p11_close(&p);
+    hk_secret_free(&master);
+    return ret;
+}
+
+static int tri(const char *v, CK_BBOOL *out)
+{
+    if (v == NULL || !strcmp(v, "default"))
+        return 0;
+    *out = !strcmp(v, "yes") ? CK_TRUE : CK_FALSE;
+    return 1;
+}
+
+static int cmd_generate(void)
+{
+    struct p11 p;
+    CK_MECHANISM mech = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_ULONG len = 32;
+    CK_BBOOL yes = CK_TRUE, sens = CK_TRUE, extr = CK_FALSE, wwt = CK_FALSE;
+    CK_ATTRIBUTE t[10] = {
+        { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+        { CKA_VALUE_LEN, &len, sizeof len }, { CKA_TOKEN, &yes, sizeof yes },
+        { CKA_PRIVATE, &yes, sizeof yes }, { CKA_SIGN, &yes, sizeof yes },
+        { CKA_LABEL, (void *)(uintptr_t)O.label, strlen(O.label) },
+    };
+    CK_ULONG n = 7;
+    CK_OBJECT_HANDLE h;
+    CK_RV rv;
+    int ret = 1;
+
+    if (tri(O.sensitive, &sens))
+        t[n++] = (CK_ATTRIBUTE){ CKA_SENSITIVE, &sens, sizeof sens };
+    if (tri(O.extractable, &extr))
+        t[n++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, &extr, sizeof extr };
+    if (tri(O.wwt, &wwt))
+        t[n++] = (CK_ATTRIBUTE){ CKA_WRAP_WITH_TRUSTED, &wwt, sizeof wwt };
+    if (p11_open(&p) == 0) {
+        rv = HK_FN(p.m, C_GenerateKey)(p.s, &mech, t, n, &h);
+        printf("generate_key=%s\n", hk_ckr_name(rv));
+        if (rv == CKR_OK) {
+            print_attrs(&p, h);
+            ret = 0;
+        }
+    }
+    p11_close(&p);
+    return ret;
+}
+
+static int cmd_open(void)
+{
+    char uri[1500];
+    int rc;
+    hsmkeys_ctx *ctx;
+    nss_uri(uri, sizeof uri, O.label);
+    ctx = open_ctx(uri, O.no_args ? NULL : g_args, DOMAIN, NULL, NULL, NULL, &rc);
+    printf("open=%s\n", hsmkeys_result_name(rc));
+    if (ctx == NULL)
+        printf("message=%s\n", hsmkeys_last_error());
+    hsmkeys_close(ctx);
+    return 0;
+}
+
+/* ---- published vectors ------------------------------------------------------- */
+
+static int unhex(const char *s, unsigned char *out, size_t n)
+{
+    size_t i;
+    unsigned v;
+    if (strlen(s) != 2 * n)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+struct vec {
+    char seed[32], domain[64];
+    uint64_t epoch;
+    unsigned char name[16], aes[32], hmac[32];
+};
+
+static int check_vector(const struct vec *v)
+{
+    char uri[1500];
+    unsigned char n[16], aes[32], mac[32];
+    int64_t clock = (int64_t)(v->epoch * 3600);
+    int rc, ok;
+    hsmkeys_ctx *ctx;
+    nss_uri(uri, sizeof uri, O.label);
+    ctx = open_ctx(uri, g_args, v->domain, NULL, NULL, &clock, &rc);
+    if (ctx == NULL) {
+        printf("vector domain=%s epoch=%llu open failed: %s\n", v->domain,
+               (unsigned long long)v->epoch, hsmkeys_last_error());
+        return 0;
+    }
+    rc = hsmkeys_epoch_key(ctx, v->epoch, n, aes, mac);
+    ok = rc == HSMKEYS_OK && !memcmp(n, v->name, 16) && !memcmp(aes, v->aes, 32) &&
+         !memcmp(mac, v->hmac, 32);
+    printf("vector domain=%s epoch=%llu %s%s%s%s\n", v->domain, (unsigned long long)v->epoch,
+           ok ? "ok" : "MISMATCH", rc != HSMKEYS_OK ? " (no key)" : "",
+           rc == HSMKEYS_OK && memcmp(aes, v->aes, 32) ? " aes" : "",
+           rc == HSMKEYS_OK && memcmp(mac, v->hmac, 32) ? " hmac" : "");
+    hsmkeys_wipe(aes, sizeof aes);
+    hsmkeys_wipe(mac, sizeof mac);
+    hsmkeys_close(ctx);
+    return ok;
+}
+
+static int cmd_vectors(void)
+{
+    FILE *f = fopen(O.vectors, "r");
+    char line[300], key[32], val[200];
+    struct vec v;
+    int checked = 0, good = 0;
+    if (f == NULL) {
+        perror(O.vectors);
+        return 1;
+    }
+    memset(&v, 0, sizeof v);
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%31s = %199s", key, val) != 2)
+            continue;
+        if (!strcmp(key, "seed")) snprintf(v.seed, sizeof v.seed, "%.31s", val);
+        else if (!strcmp(key, "domain")) snprintf(v.domain, sizeof v.domain, "%.63s", val);
+        else if (!strcmp(key, "epoch")) v.epoch = strtoull(val, NULL, 10);
+        else if (!strcmp(key, "name")) unhex(val, v.name, 16);
+        else if (!strcmp(key, "aes")) unhex(val, v.aes, 32);
+        else if (!strcmp(key, "hmac")) unhex(val, v.hmac, 32);
+        else if (!strcmp(key, "kcv")) {
+            if (!strcmp(v.seed, "fleet")) {
+                checked++;
+                good += check_vector(&v);
+            }
+            memset(&v, 0, sizeof v);
+        }
+    }
+    fclose(f);
+    printf("vectors=%d/%d\n", good, checked);
+    return checked > 0 && good == checked ? 0 : 1;
+}
+
+/* ---- tickets across modules ------------------------------------------------- */
+
+static const char *version_name(int v)
+{
+    return v == TLS1_3_VERSION ? "TLSv1.3" : v == TLS1_2_VERSION ? "TLSv1.2" : "?";
+}
+
+static int one_way(SSL_CTX *cc, SSL_CTX *from, SSL_CTX *to, const char *what)
+{
+    t_hs a, b;
+    char hex[40];
+    int ok;
+    memset(&b, 0, sizeof b);
+    if (t_handshake(cc, from, NULL, &a) != 0 || !a.has_ticket || a.session == NULL) {
+        printf("%s: no ticket issued\n", what);
+        t_hs_clear(&a);
+        return 0;
+    }
+    t_hex(hex, sizeof hex, a.ticket_name, 16);
+    ok = t_handshake(cc, to, a.session, &b) == 0 && b.resumed;
+    printf("%s %s %s name=%s\n", what, version_name(b.version), ok ? "resumed" : "FULL", hex);
+    t_hs_clear(&a);
+    t_hs_clear(&b);
+    return ok;
+}
+
+static int cmd_cross(void)
+{
+    char uri[1500];
+    int rc, ok = 0, version = O.tls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+    int64_t clock = 1700000000;
+    hsmkeys_ctx *nss, *shsm = NULL;
+    SSL_CTX *snss = NULL, *sshsm = NULL, *cc = NULL;
+
+    nss_uri(uri, sizeof uri, O.label);
+    nss = open_ctx(uri, g_args, DOMAIN, NULL, NULL, &clock, &rc);
+    if (nss == NULL)
+        printf("nss open failed: %s\n", hsmkeys_last_error());
+    else if ((shsm = open_ctx(O.softhsm_uri, NULL, DOMAIN, NULL, NULL, &clock, &rc)) == NULL)
+        printf("softhsm2 open failed: %s\n", hsmkeys_last_error());
+    if (nss && shsm && (snss = t_server_ctx(version, "EC")) && (sshsm = t_server_ctx(version, "EC")) &&
+        (cc = t_client_ctx(version)) && hsmkeys_ssl_attach(snss, nss) == HSMKEYS_OK &&
+        hsmkeys_ssl_attach(sshsm, shsm) == HSMKEYS_OK) {
+        ok = one_way(cc, snss, sshsm, "nss->softhsm2");
+        ok &= one_way(cc, sshsm, snss, "softhsm2->nss");
+    }
+    SSL_CTX_free(cc);
+    SSL_CTX_free(snss);
+    SSL_CTX_free(sshsm);
+    hsmkeys_close(nss);
+    hsmkeys_close(shsm);
+    printf("cross=%s\n", ok ? "ok" : "FAILED");
+    return ok ? 0 : 1;
+}
+
+/* ---- derivation cost -------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* Derive n past epochs, one token derivation each (1 s epochs, 400 s window,
+ * fixed clock): the median wall time of one epoch's keys. */
+static int bench_one(const char *what, const char *uri, const char *args)
+{
+    int64_t clock = 1700000000;
+    int rc, i, n = O.n > 300 ? 300 : O.n, used = 0;
+    double *t = calloc((size_t)n, sizeof *t);
+    unsigned char name[16], aes[32], mac[32];
+    hsmkeys_stats s0, s1, start, end;
+    hsmkeys_ctx *ctx = open_ctx(uri, args, DOMAIN, "1s", "400s", &clock, &rc);
+    if (ctx == NULL || t == NULL) {
+        printf("bench %s: open failed: %s\n", what, hsmkeys_last_error());
+        free(t);
+        hsmkeys_close(ctx);
+        return 0;
+    }
+    hsmkeys_get_stats(ctx, &start);
+    for (i = 0; i < n; i++) {
+        hsmkeys_get_stats(ctx, &s0);
+        double a = now_us();
+        rc = hsmkeys_epoch_key(ctx, (uint64_t)(clock - 10 - i), name, aes, mac);
+        double b = now_us();
+        hsmkeys_get_stats(ctx, &s1);
+        if (rc == HSMKEYS_OK && s1.token_derivations - s0.token_derivations == 1)
+            t[used++] = b - a;
+    }
+    hsmkeys_get_stats(ctx, &end);
+    hsmkeys_wipe(aes, sizeof aes);
+    hsmkeys_wipe(mac, sizeof mac);
+    qsort(t, (size_t)used, sizeof *t, cmp_double);
+    if (used > 0)
+        printf("bench %s samples=%d median_us=%.1f p10_us=%.1f p90_us=%.1f token_calls_per_epoch=%.1f\n",
+               what, used, t[used / 2], t[used / 10], t[used * 9 / 10],
+               (double)(end.token_calls - start.token_calls) / used);
+    free(t);
+    hsmkeys_close(ctx);
+    return used == n;
+}
+
+static int cmd_bench(void)
+{
+    char uri[1500];
+    int ok;
+    nss_uri(uri, sizeof uri, O.label);
+    ok = bench_one("nss-softokn", uri, g_args);
+    ok &= bench_one("softhsm2", O.softhsm_uri, NULL);
+    return ok ? 0 : 1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: nss-token import|generate|open|vectors|cross|bench --nss-dir DIR "
+            "--pin-source FILE [--label L] [--module PATH] [--softhsm-uri URI] [--vectors FILE] "
+            "[--sensitive yes|no|default] [--extractable yes|no|default] "
+            "[--wrap-with-trusted yes|no|default] [--no-module-args] "
+            "[--tls13] [--n N]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    int i;
+    if (argc < 2)
+        usage();
+    O.mode = argv[1];
+    O.label = "hsmkeys-master";
+    O.module = NSS_MODULE;
+    O.n = 100;
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--tls13")) { O.tls13 = 1; continue; }
+        if (!strcmp(a, "--no-module-args")) { O.no_args = 1; continue; }
+        if (v == NULL) usage();
+        if (!strcmp(a, "--nss-dir")) O.nss_dir = v;
+        else if (!strcmp(a, "--pin-source")) O.pin_source = v;
+        else if (!strcmp(a, "--label")) O.label = v;
+        else if (!strcmp(a, "--module")) O.module = v;
+        else if (!strcmp(a, "--softhsm-uri")) O.softhsm_uri = v;
+        else if (!strcmp(a, "--vectors")) O.vectors = v;
+        else if (!strcmp(a, "--sensitive")) O.sensitive = v;
+        else if (!strcmp(a, "--extractable")) O.extractable = v;
+        else if (!strcmp(a, "--wrap-with-trusted")) O.wwt = v;
+        else if (!strcmp(a, "--n")) O.n = atoi(v);
+        else usage();
+        i++;
+    }
+    if (!O.nss_dir || !O.pin_source || O.n < 1)
+        usage();
+    nss_init_args();
+    if (!strcmp(O.mode, "import")) return cmd_import();
+    if (!strcmp(O.mode, "generate")) return cmd_generate();
+    if (!strcmp(O.mode, "open")) return cmd_open();
+    if (!strcmp(O.mode, "vectors") && O.vectors) return cmd_vectors();
+    if (!strcmp(O.mode, "cross") && O.softhsm_uri) return cmd_cross();
+    if (!strcmp(O.mode, "bench") && O.softhsm_uri) return cmd_bench();
+    usage();
+    return 2;
+}

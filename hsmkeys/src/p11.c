@@ -178,6 +178,16 @@ int hk_module_get(const char *path, const char *init_args, hk_module **out)
     pthread_mutex_lock(&hk_modules_lock);
     for (m = hk_modules; m != NULL; m = m->next) {
         if (strcmp(m->path, path) == 0) {
+            /* One C_Initialize per module and process: a second set of init
+             * args (another NSS database) cannot take effect. */
+            if ((m->init_args == NULL) != (init_args == NULL) ||
+                (init_args != NULL && strcmp(m->init_args, init_args) != 0)) {
+                pthread_mutex_unlock(&hk_modules_lock);
+                return hk_fail(HSMKEYS_E_MODULE, "module %s is already in use in this process "
+                               "with other module-args: a module is initialised once per "
+                               "process, so every context using it must give the same "
+                               "module-args", path);
+            }
             m->refs++;
             pthread_mutex_unlock(&hk_modules_lock);
             *out = m;
@@ -212,8 +222,11 @@ int hk_module_get(const char *path, const char *init_args, hk_module **out)
     } else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
         rc = hk_fail(HSMKEYS_E_MODULE, "C_Initialize of %s failed: %s (0x%lx)%s", path,
                      hk_ckr_name(rv), (unsigned long)rv,
-                     init_args == NULL ? "; does the module need init args (module-args)?" :
-                     "; check module-args");
+                     init_args != NULL ? "; check module-args" :
+                     rv == CKR_ARGUMENTS_BAD ? "; the module needs init args: set module-args "
+                     "(NSS softokn: configdir='sql:DIR' certPrefix='' keyPrefix='' "
+                     "secmod='secmod.db' flags=)" :
+                     "; does the module need init args (module-args)?");
         goto fail;
     }
     m->pid = getpid();

@@ -23,6 +23,8 @@ static int add_generation(struct hkt_conn *c, uint32_t gen, int64_t act, int clo
     CK_RV rv;
 
     hk_master_id_encode(gen, act, id);
+    if (hkt_master_id_free(c, id, gen) != 0)
+        return -1;
     hkt_master_tmpl_init(&m, CKK_GENERIC_SECRET, 1, clonable, c->label, id);
     if (value) {
         hkt_master_tmpl_add(&m, CKA_VALUE, value->data, value->len);

@@ -213,8 +213,14 @@ static int unwrap_checked(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJEC
                           CK_OBJECT_HANDLE *out)
 {
     CK_OBJECT_HANDLE tmp;
-    CK_RV rv = unwrap_as(c, b, priv, CK_FALSE, &tmp);
+    CK_RV rv;
+    uint32_t gen = 0;
+    int64_t act = 0;
     *out = CK_INVALID_HANDLE;
+    (void)hk_master_id_decode(b->id, sizeof b->id, &gen, &act);
+    if (hkt_master_id_free(c, b->id, gen) != 0)
+        return -1;
+    rv = unwrap_as(c, b, priv, CK_FALSE, &tmp);
     if (rv == CKR_OK) {
         if (check_kcv(c, b, tmp) != 0) {
             (void)c->f->C_DestroyObject(c->session, tmp);

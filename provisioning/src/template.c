@@ -42,3 +42,26 @@ void hkt_master_tmpl_init(struct hkt_master_tmpl *m, CK_KEY_TYPE key_type, int t
     hkt_master_tmpl_add(m, CKA_LABEL, (void *)(uintptr_t)label, strlen(label));
     hkt_master_tmpl_add(m, CKA_ID, m->id, HK_MASTER_ID_LEN);
 }
+
+int hkt_master_id_free(struct hkt_conn *c, const unsigned char id[HK_MASTER_ID_LEN],
+                       uint32_t generation)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_ATTRIBUTE t[2] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_ID, (void *)(uintptr_t)id, HK_MASTER_ID_LEN},
+    };
+    CK_OBJECT_HANDLE h;
+    CK_ULONG n = 0;
+    if (hkt_find(c, t, 2, &h, 1, &n) != 0)
+        return -1;
+    if (n > 0) {
+        hkt_err("token '%s' already holds a secret key with the CKA_ID of generation %u "
+                "(possibly under another label): some modules (NSS softokn) would overwrite "
+                "it. Pick another generation or activation time (--generation, "
+                "--activate-at); 'hsmkeys-tool status' lists what is there",
+                c->token_label, (unsigned)generation);
+        return -1;
+    }
+    return 0;
+}

@@ -31,4 +31,11 @@ void hkt_master_tmpl_init(struct hkt_master_tmpl *m, CK_KEY_TYPE key_type, int t
 void hkt_master_tmpl_add(struct hkt_master_tmpl *m, CK_ATTRIBUTE_TYPE type, void *value,
                          CK_ULONG len);
 
+/* Refuse an id another secret key on the token already has, under any
+ * label: NSS softokn treats a new token key with an existing CKA_ID as the
+ * same object and silently overwrites it (value and label).  Returns 0 if
+ * the id is free, -1 (message printed) if taken or the search failed. */
+int hkt_master_id_free(struct hkt_conn *c, const unsigned char id[HK_MASTER_ID_LEN],
+                       uint32_t generation);
+
 #endif

@@ -119,6 +119,9 @@ expect_fail "create on a token that has a master points to rotate" "rotate" \
     ta create --pin-source "$A_PIN_FILE"
 expect_fail "a duplicate generation is refused" "already exists" \
     ta rotate --pin-source "$A_PIN_FILE" --generation 1 --activate-in 1d
+expect_fail "a master whose CKA_ID another key already has (any label) is refused" \
+    "already holds a secret key with the CKA_ID" \
+    ta create --label other-service --pin-source "$A_PIN_FILE"
 expect_fail "an activation time in the past is refused" "not in the future" \
     ta rotate --pin-source "$A_PIN_FILE" --activate-at 2001-01-01T00:00:00Z
 expect_fail "destroying the only generation is refused" "newest" \

@@ -85,5 +85,5 @@ done
 echo
 echo "baseline $b% resumed -> hsmkeys $h% resumed"
 if [ "$FLEET_SERVER" != nginx ]; then
-    echo "(S1 and S2 ran as hsmkeys-demo-server; after 'make', 'make demo' runs them as nginx with the hsmkeys module)"
+    echo "(S1 and S2 ran as hsmkeys-demo-server; without DEMO_NGINX=0, 'make demo' runs them as nginx with the hsmkeys module)"
 fi

@@ -9,6 +9,14 @@
 #include "softhsm.h"
 
 static t_hsm h;
+static char warned[600];
+
+static void capture_log(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    if (level <= HSMKEYS_LOG_WARNING)
+        snprintf(warned, sizeof warned, "%s", msg);
+}
 
 static int try_open(const char *uri, const char *opt, const char *val, hsmkeys_ctx **out)
 {
@@ -142,6 +150,23 @@ int main(void)
             T_CONTAINS(hsmkeys_last_error(), "no ticket domain");
             hsmkeys_config_free(c);
         }
+    }
+    T_CASE("a pin-value in the URI works for tests, with a warning that names pin-source") {
+        hsmkeys_config *c;
+        hsmkeys_ctx *ctx = NULL;
+        snprintf(uri, sizeof uri, "pkcs11:token=S1;object=hsmkeys-master?module-path=%s"
+                 "&pin-value=" T_USER_PIN, T_SOFTHSM_MODULE);
+        warned[0] = '\0';
+        hsmkeys_config_new(&c);
+        hsmkeys_config_set(c, "uri", uri);
+        hsmkeys_config_set(c, "domain", "d");
+        hsmkeys_config_set_log(c, capture_log, NULL);
+        T_RC(hsmkeys_open(c, &ctx), HSMKEYS_OK);
+        T_CONTAINS(warned, "pin-value");
+        T_CONTAINS(warned, "pin-source");
+        T_TRUE(strstr(warned, T_USER_PIN) == NULL);
+        hsmkeys_close(ctx);
+        hsmkeys_config_free(c);
     }
     T_CASE("error messages never contain the PIN") {
         uri_for(uri, sizeof uri, "S1", "hsmkeys-master", wrong_pin);

@@ -95,7 +95,7 @@ fleet_start() {
             fleet_nginx_conf "$mode" "$s" "$addr:$port" "$epoch" "$lifetime"
             conf=${s}_CONF
             SOFTHSM2_CONF=${!conf} lab_spawn "$mode-$s" nginx -p "$LAB/$mode-$s" -c "$LAB/$mode-$s/nginx.conf"
-            fleet_wait_workers "$mode-$s" 2 || return 1
+            lab_wait_children "$mode-$s" 2 || return 1
         elif [ "$mode" = baseline ]; then
             lab_spawn "$mode-$s" "$HSMKEYS_BUILD/hsmkeys-demo-server" --name "$s" \
                 --listen "$addr:$port" --log "$LAB/$mode-$s.conns" --baseline
@@ -117,20 +117,6 @@ fleet_start() {
         tail -n 5 "$LAB/$mode-S1.log" "$LAB/$mode-S2.log" "$LAB/$mode-LB.log" >&2
         return 1
     fi
-}
-
-# fleet_wait_workers NAME N: the nginx master NAME has N workers.
-fleet_wait_workers() {
-    local pid c=0
-    pid=$(lab_pid "$1")
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || { echo "fleet: nginx $1 exited:" >&2; tail -n 5 "$LAB/$1.log" "$LAB/$1/error.log" >&2; return 1; }
-        c=$(pgrep -P "$pid" -c 2>/dev/null); c=${c:-0}
-        [ "$c" -ge "$2" ] && return 0
-        sleep 0.1
-    done
-    echo "fleet: nginx $1 has $c of $2 workers after 10 s" >&2
-    return 1
 }
 
 fleet_stop() {

@@ -390,22 +390,13 @@ static ngx_int_t
 ngx_hsmkeys_config_sec(ngx_conf_t *cf, hsmkeys_config *hc, const char *option,
     time_t value, const char *directive, ngx_hsmkeys_srv_conf_t *conf)
 {
-    int     rc;
-    u_char  buf[NGX_TIME_T_LEN + 2];
+    u_char     buf[NGX_TIME_T_LEN + 1];
+    ngx_str_t  s;
 
-    ngx_sprintf(buf, "%T%Z", value);
+    s.data = buf;
+    s.len = ngx_sprintf(buf, "%T", value) - buf;
 
-    rc = hsmkeys_config_set(hc, option, (const char *) buf);
-    if (rc != HSMKEYS_OK) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "invalid \"%s\" for the server with "
-                      "\"hsmkeys_tickets on\" in %s:%ui: %s (%s)",
-                      directive, conf->file, conf->line,
-                      hsmkeys_last_error(), hsmkeys_result_name(rc));
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_hsmkeys_config_str(cf, hc, option, &s, directive, conf);
 }
 
 

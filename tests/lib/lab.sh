@@ -93,6 +93,21 @@ lab_wait_port() {
     return 1
 }
 
+# lab_wait_children NAME N: the recorded process NAME (a server's master)
+# has at least N children (its workers), within 10 s.
+lab_wait_children() {
+    local pid c=0
+    pid=$(lab_pid "$1")
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || { echo "# $1 exited:" >&2; tail -n 5 "$LAB/$1.log" "$LAB/$1/error.log" >&2 2>/dev/null; return 1; }
+        c=$(pgrep -P "$pid" -c 2>/dev/null); c=${c:-0}
+        [ "$c" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    echo "# $1 has $c of $2 children after 10 s" >&2
+    return 1
+}
+
 tap_ok() {
     local rc=$1; shift
     _tap_n=$((_tap_n + 1))

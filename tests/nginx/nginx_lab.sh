@@ -130,21 +130,7 @@ EOF
 ngx_start() {
     local name=$1 host=$2 conf_var=${2}_CONF
     SOFTHSM2_CONF=${!conf_var} lab_spawn "$name" nginx -p "$LAB/$name" -c "$LAB/$name/nginx.conf"
-    ngx_wait_workers "$name" 2
-}
-
-# Waits until the master has N workers (children).
-ngx_wait_workers() {
-    local name=$1 n=$2 pid c
-    pid=$(lab_pid "$name")
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || { echo "# nginx $name exited:" >&2; tail -n 5 "$LAB/$name.log" "$LAB/$name/error.log" >&2; return 1; }
-        c=$(pgrep -P "$pid" -c 2>/dev/null); c=${c:-0}
-        [ "$c" -ge "$n" ] && return 0
-        sleep 0.1
-    done
-    echo "# nginx $name: $c of $n workers after 10 s" >&2
-    return 1
+    lab_wait_children "$name" 2
 }
 
 # ngx_reload NAME HOST: "nginx -s reload" signals the master through the pid

@@ -15,6 +15,7 @@
 #include <hsmkeys/hsmkeys_ssl.h>
 #include "bench.h"
 #include "p11.h"
+#include "tls.h"
 
 static int find_slot(CK_FUNCTION_LIST_PTR f, const char *token, CK_SLOT_ID *slot)
 {
@@ -109,26 +110,6 @@ static ENGINE *engine_get(const char *pin_file)
     return e;
 }
 
-static X509 *self_signed(EVP_PKEY *key)
-{
-    X509 *x = X509_new();
-    X509_NAME *n;
-    if (x == NULL)
-        return NULL;
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 2);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    X509_set_pubkey(x, key);
-    n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"hsmkeys.bench", -1, -1, 0);
-    X509_set_issuer_name(x, n);
-    if (X509_sign(x, key, EVP_sha256()) == 0) {
-        X509_free(x);
-        return NULL;
-    }
-    return x;
-}
-
 SSL_CTX *b_engine_server(int version, const char *key_type, const char *token,
                          const char *pin_file, hsmkeys_ctx *hk)
 {
@@ -144,7 +125,7 @@ SSL_CTX *b_engine_server(int version, const char *key_type, const char *token,
     if (keys[i] == NULL) {
         snprintf(uri, sizeof uri, "pkcs11:token=%s;object=%s;type=private", token, i ? "tls-rsa" : "tls-ec");
         keys[i] = ENGINE_load_private_key(e, uri, NULL, NULL);
-        if (keys[i] == NULL || (certs[i] = self_signed(keys[i])) == NULL) {
+        if (keys[i] == NULL || (certs[i] = t_self_signed(keys[i], "hsmkeys.bench")) == NULL) {
             fprintf(stderr, "hsmkeys-bench: token key %s not usable through the engine\n", uri);
             return NULL;
         }

@@ -24,33 +24,10 @@ static int64_t b_clock(void *arg)
     return b_clock_fixed;
 }
 
-static void b_log(void *arg, int level, const char *msg)
-{
-    (void)arg;
-    if (level <= HSMKEYS_LOG_WARNING)
-        fprintf(stderr, "# hsmkeys: %s\n", msg);
-}
-
 hsmkeys_ctx *b_open_uri(const char *uri, const char *domain, const char *epoch,
                         const char *lifetime)
 {
-    hsmkeys_config *c = NULL;
-    hsmkeys_ctx *ctx = NULL;
-    if (hsmkeys_config_new(&c) != HSMKEYS_OK ||
-        hsmkeys_config_set(c, "uri", uri) != HSMKEYS_OK ||
-        hsmkeys_config_set(c, "domain", domain) != HSMKEYS_OK ||
-        (epoch && hsmkeys_config_set(c, "epoch", epoch) != HSMKEYS_OK) ||
-        (lifetime && hsmkeys_config_set(c, "lifetime", lifetime) != HSMKEYS_OK))
-        goto out;
-    hsmkeys_config_set_log(c, b_log, NULL);
-    hsmkeys_config_set_clock(c, b_clock, NULL);
-    if (hsmkeys_open(c, &ctx) != HSMKEYS_OK)
-        ctx = NULL;
-out:
-    if (ctx == NULL)
-        fprintf(stderr, "hsmkeys-bench: open: %s\n", hsmkeys_last_error());
-    hsmkeys_config_free(c);
-    return ctx;
+    return t_open_uri(uri, domain, epoch, lifetime, b_clock, NULL);
 }
 
 hsmkeys_ctx *b_open(const t_hsm *h, const char *token, const char *epoch, const char *lifetime)

@@ -218,13 +218,11 @@ static void t_quiet_log(void *arg, int level, const char *msg)
         fprintf(stderr, "# hsmkeys log: %s\n", msg);
 }
 
-hsmkeys_ctx *t_open(const t_hsm *h, const char *token, const char *domain,
-                    const char *epoch, const char *lifetime, int64_t *clock_var)
+hsmkeys_ctx *t_open_uri(const char *uri, const char *domain, const char *epoch,
+                        const char *lifetime, hsmkeys_clock_fn clock, void *clock_arg)
 {
     hsmkeys_config *c = NULL;
     hsmkeys_ctx *ctx = NULL;
-    char uri[700];
-    t_uri(uri, sizeof uri, token, h->pin_file);
     if (hsmkeys_config_new(&c) != HSMKEYS_OK ||
         hsmkeys_config_set(c, "uri", uri) != HSMKEYS_OK ||
         hsmkeys_config_set(c, "domain", domain) != HSMKEYS_OK ||
@@ -232,15 +230,23 @@ hsmkeys_ctx *t_open(const t_hsm *h, const char *token, const char *domain,
         (lifetime && hsmkeys_config_set(c, "lifetime", lifetime) != HSMKEYS_OK))
         goto out;
     hsmkeys_config_set_log(c, t_quiet_log, NULL);
-    if (clock_var != NULL)
-        hsmkeys_config_set_clock(c, t_clock_read, clock_var);
+    if (clock != NULL)
+        hsmkeys_config_set_clock(c, clock, clock_arg);
     if (hsmkeys_open(c, &ctx) != HSMKEYS_OK)
         ctx = NULL;
 out:
     if (ctx == NULL)
-        fprintf(stderr, "# t_open(%s): %s\n", token, hsmkeys_last_error());
+        fprintf(stderr, "# open %s: %s\n", domain, hsmkeys_last_error());
     hsmkeys_config_free(c);
     return ctx;
+}
+
+hsmkeys_ctx *t_open(const t_hsm *h, const char *token, const char *domain,
+                    const char *epoch, const char *lifetime, int64_t *clock_var)
+{
+    char uri[700];
+    t_uri(uri, sizeof uri, token, h->pin_file);
+    return t_open_uri(uri, domain, epoch, lifetime, clock_var ? t_clock_read : NULL, clock_var);
 }
 
 int t_fleet_setup(t_hsm *h)

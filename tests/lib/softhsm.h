@@ -63,6 +63,9 @@ void t_uri(char *out, size_t len, const char *token, const char *pin_file);
  * epoch/lifetime may be NULL for defaults.  NULL on failure (printed). */
 hsmkeys_ctx *t_open(const t_hsm *h, const char *token, const char *domain,
                     const char *epoch, const char *lifetime, int64_t *clock_var);
+/* The same with an explicit URI and clock (fn may be NULL: real time). */
+hsmkeys_ctx *t_open_uri(const char *uri, const char *domain, const char *epoch,
+                        const char *lifetime, hsmkeys_clock_fn clock, void *clock_arg);
 /* Set up `dir` + tokens S1 and S2 holding the master of seed "fleet" and S3
  * holding the master of seed "other".  0 on success. */
 int t_fleet_setup(t_hsm *h);

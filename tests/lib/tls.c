@@ -22,21 +22,31 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
     return 1;
 }
 
-static int make_cert(EVP_PKEY **pkey_out, X509 **cert_out, const char *key_type)
+X509 *t_self_signed(EVP_PKEY *key, const char *cn)
 {
-    EVP_PKEY *pkey = strcmp(key_type, "RSA") == 0 ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
     X509 *x = X509_new();
     X509_NAME *n;
-    if (pkey == NULL || x == NULL)
-        return -1;
+    if (x == NULL)
+        return NULL;
     ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
     X509_gmtime_adj(X509_getm_notBefore(x), -3600);
     X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    X509_set_pubkey(x, pkey);
+    X509_set_pubkey(x, key);
     n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"hsmkeys.test", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
     X509_set_issuer_name(x, n);
-    if (X509_sign(x, pkey, EVP_sha256()) == 0)
+    if (X509_sign(x, key, EVP_sha256()) == 0) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+static int make_cert(EVP_PKEY **pkey_out, X509 **cert_out, const char *key_type)
+{
+    EVP_PKEY *pkey = strcmp(key_type, "RSA") == 0 ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
+    X509 *x = pkey != NULL ? t_self_signed(pkey, "hsmkeys.test") : NULL;
+    if (x == NULL)
         return -1;
     *pkey_out = pkey;
     *cert_out = x;

@@ -11,6 +11,8 @@
  * "EC" (P-256) or "RSA" (2048). */
 SSL_CTX *t_server_ctx(int version, const char *key_type);
 SSL_CTX *t_client_ctx(int version);
+/* A self-signed certificate (CN = cn, valid one day) for `key`; NULL on error. */
+X509 *t_self_signed(EVP_PKEY *key, const char *cn);
 
 typedef struct t_hs {
     int ok;                       /* handshake completed */

@@ -15,9 +15,10 @@
  * 10 s with a count of what was suppressed.
  *
  * Fork: a pthread_atfork child handler bumps a counter; the next call in
- * the child re-locks the ring's pages (mlock is not inherited) and makes
- * the source reconnect before it next derives.  Forking while another
- * thread derives is not supported (servers fork from one thread).
+ * the child re-locks the ring's pages (mlock is not inherited) and resets
+ * the backoff; the source reconnects by itself before it next derives.
+ * Forking while another thread derives is not supported (servers fork
+ * from one thread).
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -120,7 +121,6 @@ static void check_fork(hsmkeys_ctx *ctx)
     pthread_mutex_lock(&ctx->derive_lock);
     if (ctx->fork_seen != now) {
         hk_ring_after_fork(&ctx->ring);
-        ctx->src->ops->after_fork(ctx->src);
         ctx->retry_at_ms = 0;
         ctx->backoff_ms = 0;
         __atomic_store_n(&ctx->fork_seen, now, __ATOMIC_RELEASE);

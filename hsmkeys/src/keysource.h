@@ -9,7 +9,9 @@
  * changes.
  *
  * Sources are not thread-safe: the context serialises calls with its
- * derive lock.  Sources never log; they return codes and messages.
+ * derive lock.  Sources never log; they return codes and messages.  A
+ * source notices a fork itself (the PKCS#11 layer re-initialises its module
+ * in the child and bumps the module's generation).
  */
 #ifndef HSMKEYS_KEYSOURCE_H
 #define HSMKEYS_KEYSOURCE_H
@@ -32,8 +34,6 @@ struct hk_keysource_ops {
      * Returns HSMKEYS_OK, HSMKEYS_E_TOKEN, HSMKEYS_E_LOGIN, HSMKEYS_E_MODULE. */
     int (*derive)(hk_keysource *src, size_t gen, uint64_t epoch,
                   unsigned char out[HK_EPOCH_KEYS_LEN]);
-    /* Called in a fork child before its first derivation. */
-    void (*after_fork)(hk_keysource *src);
     void (*destroy)(hk_keysource *src);
 };
 

@@ -28,7 +28,6 @@ typedef struct token_source {
     hk_master *masters;
     size_t nmasters;
     char *domain;
-    char *label;             /* for re-finding masters after re-login */
     int need_reconnect;
 } token_source;
 
@@ -146,11 +145,6 @@ static int token_derive(hk_keysource *src, size_t gen, uint64_t epoch, unsigned 
     return rc;
 }
 
-static void token_after_fork(hk_keysource *src)
-{
-    ((token_source *)src)->need_reconnect = 1;
-}
-
 static void token_destroy(hk_keysource *src)
 {
     token_source *t = (token_source *)src;
@@ -168,12 +162,11 @@ static void token_destroy(hk_keysource *src)
     free(t->masters);
     free(t->base.gens);
     free(t->domain);
-    free(t->label);
     free(t);
 }
 
 static const struct hk_keysource_ops token_ops = {
-    "token-static-master", token_derive, token_after_fork, token_destroy,
+    "token-static-master", token_derive, token_destroy,
 };
 
 int hk_token_source_open(const hk_token_source_opts *o, hk_keysource **out)

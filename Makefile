@@ -44,6 +44,11 @@ LIB_SO   := $(B)/libhsmkeys.so.$(VERSION)
 LIB_A    := $(B)/libhsmkeys.a
 LIB_LIBS := $(P11KIT_LIBS) $(SSL_LIBS) -ldl -lpthread
 
+# The shared test library (tests/lib), defined here so that every fragment,
+# whatever its include order, can link test helpers with it.
+TEST_LIB_SRCS := tests/lib/test.c tests/lib/softhsm.c tests/lib/tls.c tests/lib/refkdf.c
+TEST_LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(TEST_LIB_SRCS))
+
 # Targets that fragments append to.
 ALL_TARGETS  := $(LIB_SO) $(LIB_A) $(B)/hsmkeys.pc
 TEST_BINS    :=

@@ -13,11 +13,7 @@ $(B)/obj/bench/%.o: ALL_CFLAGS += -Ihsmkeys/src -Itests/lib
 # libp11's engine is the OpenSSL 1.x ENGINE API (deprecated in 3.0).
 $(B)/obj/bench/engine_key.o: ALL_CFLAGS += -Wno-deprecated-declarations
 
-# The test library's handshake and token helpers (tests/build.mk is included
-# after this fragment, so its TEST_LIB_OBJS is not set yet here).
-BENCH_TEST_OBJS := $(B)/obj/tests/lib/softhsm.o $(B)/obj/tests/lib/tls.o
-
-$(BENCH_BIN): $(BENCH_OBJS) $(BENCH_TEST_OBJS) $(LIB_A)
+$(BENCH_BIN): $(BENCH_OBJS) $(TEST_LIB_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIB_LIBS)
 

@@ -15,7 +15,8 @@ $(HKT_BIN): $(HKT_OBJS) $(LIB_A)
 # Test helper: issues a ticket with one token and resumes it with another
 # (or two contexts on one shared token), in memory.
 HKT_TICKET_BIN := $(B)/tests/hk-ticket
-$(HKT_TICKET_BIN): $(B)/obj/tests/provisioning/hk-ticket.o $(LIB_A)
+$(B)/obj/tests/provisioning/hk-ticket.o: ALL_CFLAGS += -Ihsmkeys/src -Itests/lib
+$(HKT_TICKET_BIN): $(B)/obj/tests/provisioning/hk-ticket.o $(TEST_LIB_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIB_LIBS)
 

@@ -1,8 +1,7 @@
 # tests/build.mk - unit tests (tests/unit/<unit>_test.c -> $(B)/tests/<unit>_test)
-# and the test helper tools.  The shared test library is tests/lib/*.c.
+# and the test helper tools.  The shared test library (TEST_LIB_OBJS) is
+# defined in the top Makefile.
 
-TEST_LIB_SRCS := tests/lib/test.c tests/lib/softhsm.c tests/lib/tls.c
-TEST_LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(TEST_LIB_SRCS))
 TEST_CFLAGS_EXTRA := -Ihsmkeys/src -Itests/lib
 
 $(B)/obj/tests/%.o: ALL_CFLAGS += $(TEST_CFLAGS_EXTRA)

@@ -1,8 +1,7 @@
 # tests/fault: behaviour under token faults, through the fault module
 # (tests/faultmod) around the real SoftHSM2.  One binary per concern.
 FAULT_TESTS := outage openfail stall
-FAULT_HELPER_OBJS := $(B)/obj/tests/fault/fault_env.o $(B)/obj/tests/fault/tls_mem.o \
-                     $(B)/obj/tests/faultmod/faultctl.o
+FAULT_HELPER_OBJS := $(B)/obj/tests/fault/fault_env.o $(B)/obj/tests/faultmod/faultctl.o
 FAULT_TEST_BINS := $(patsubst %,$(B)/tests/%_test,$(FAULT_TESTS))
 
 $(FAULT_TEST_BINS): $(B)/tests/%_test: $(B)/obj/tests/fault/%_test.o $(FAULT_HELPER_OBJS) \

@@ -16,7 +16,7 @@
 #include <hsmkeys/hsmkeys_ssl.h>
 #include "test.h"
 #include "fault_env.h"
-#include "tls_mem.h"
+#include "tls.h"
 
 #define THREADS 4
 #define RESUMES 100
@@ -45,14 +45,14 @@ struct worker { int resumed, full_with_ticket; };
 static void *handshake_thread(void *arg)
 {
     struct worker *w = arg;
-    tm_result r;
+    t_hs r;
     for (int i = 0; i < RESUMES; i++)
-        if (tm_handshake(cli, srv, ticket, &r) == 0) {
-            w->resumed += r.reused;
+        if (t_handshake(cli, srv, ticket, &r) == 0) {
+            w->resumed += r.resumed;
             SSL_SESSION_free(r.session);
         }
     for (int i = 0; i < FULLS; i++)
-        if (tm_handshake(cli, srv, NULL, &r) == 0) {
+        if (t_handshake(cli, srv, NULL, &r) == 0) {
             w->full_with_ticket += r.has_ticket;
             SSL_SESSION_free(r.session);
         }
@@ -71,16 +71,16 @@ int main(void)
         printf("not ok 1 - set-up: token, master and fault module\n");
         return 1;
     }
-    srv = tm_server_ctx();
-    cli = tm_client_ctx(TLS1_2_VERSION);
+    srv = t_server_ctx(0, "EC");
+    cli = t_client_ctx(TLS1_2_VERSION);
 
     T_CASE("open, attach, first ticket") {
-        tm_result r;
+        t_hs r;
         T_RC(fe_open(&env, &clk, &hk), HSMKEYS_OK);
         T_TRUE(srv && cli && hk);
         if (hk && srv && cli) {
             T_RC(hsmkeys_ssl_attach(srv, hk), HSMKEYS_OK);
-            T_EQ_INT(tm_handshake(cli, srv, NULL, &r), 0);
+            T_EQ_INT(t_handshake(cli, srv, NULL, &r), 0);
             T_TRUE(r.has_ticket);
             ticket = r.session;
         }
@@ -131,7 +131,6 @@ int main(void)
     SSL_CTX_free(srv);
     SSL_CTX_free(cli);
     hsmkeys_close(hk);
-    tm_cleanup();
     fe_cleanup(&env);
     return t_done();
 }

@@ -15,7 +15,7 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
                 -Ihsmkeys/include -Iengine/include -Ihsmkeys/src -Itests/lib -Itests/fault \
                 -Itests/fuzz -Iprovisioning/src $(P11KIT_CFLAGS)
-FUZZ_COMMON  := $(LIB_SRCS) tests/lib/softhsm.c tests/fault/tls_mem.c tests/fuzz/fuzz_env.c
+FUZZ_COMMON  := $(LIB_SRCS) tests/lib/softhsm.c tests/lib/tls.c tests/fuzz/fuzz_env.c
 FUZZ_COMMON_OBJS := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(FUZZ_COMMON))
 FUZZ_BINS    := $(addprefix $(FUZZ_B)/,$(FUZZ_TARGETS))
 

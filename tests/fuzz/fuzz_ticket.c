@@ -20,7 +20,7 @@
 #include <openssl/ssl.h>
 #include <hsmkeys/hsmkeys_ssl.h>
 #include "fuzz_env.h"
-#include "tls_mem.h"
+#include "tls.h"
 
 #define MAX_TICKET 4096
 
@@ -147,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     SSL *s;
 
     if (!sctx) {
-        sctx = tm_server_ctx();
+        sctx = t_server_ctx(0, "EC");
         fz_check(sctx && hsmkeys_ssl_attach(sctx, e->ctx) == HSMKEYS_OK, "server SSL_CTX");
     }
     if (size < 2 || size - 2 > MAX_TICKET)

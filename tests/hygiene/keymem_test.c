@@ -1,7 +1,7 @@
 /*
  * keymem_test.c - key hygiene in memory, shown rather than claimed:
  *  - the epoch keys the library holds equal the ones derived independently
- *    (OpenSSL HMAC over the known test master, SP 800-108 as in
+ *    (tests/lib/refkdf.c over the known test master, SP 800-108 as in
  *    docs/DERIVATION.md), so the scans below look for the right bytes;
  *  - every copy of a key in this process lies in a mapping that is locked
  *    (VmFlags "lo": never swapped) and excluded from core dumps ("dd");
@@ -16,13 +16,11 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <hsmkeys/hsmkeys.h>
 #include "test.h"
 #include "softhsm.h"
+#include "refkdf.h"
 #include "p11.h"
-#include "kdf.h"
 #include "memscan.h"
 
 /* ASan and TSan intercept mlock() and make it a no-op, so under them pages
@@ -55,22 +53,10 @@ static int expected_masked(uint64_t epoch, unsigned char masked[64])
         return -1;
     pid = fork();
     if (pid == 0) {
-        unsigned char master[32], msg[128], out[64];
-        size_t n = 0, lab = strlen(HK_LABEL_TICKET), dom = strlen(DOMAIN);
-        unsigned int l;
+        unsigned char master[32], out[64];
         close(fd[0]);
         t_master_from_seed(TOKEN, master);
-        for (uint32_t i = 1; i <= 2; i++) {
-            n = 0;
-            msg[n++] = 0; msg[n++] = 0; msg[n++] = 0; msg[n++] = (unsigned char)i;
-            memcpy(msg + n, HK_LABEL_TICKET, lab); n += lab;
-            msg[n++] = 0;
-            memcpy(msg + n, DOMAIN, dom); n += dom;
-            for (int b = 7; b >= 0; b--)
-                msg[n++] = (unsigned char)(epoch >> (8 * b));
-            msg[n++] = 0; msg[n++] = 0; msg[n++] = 0x02; msg[n++] = 0x00; /* L = 512 */
-            HMAC(EVP_sha256(), master, 32, msg, n, out + 32 * (i - 1), &l);
-        }
+        t_ref_epoch_keys(master, DOMAIN, epoch, out);
         for (int i = 0; i < 64; i++)
             out[i] ^= HY_MASK;
         _exit(write(fd[1], out, 64) == 64 ? 0 : 1);

@@ -1,5 +1,7 @@
 /* tls.c - in-process TLS handshakes over a memory BIO pair (see tls.h). */
+#include <pthread.h>
 #include <string.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include "tls.h"
@@ -57,15 +59,18 @@ SSL_CTX *t_server_ctx(int version, const char *key_type)
 {
     static EVP_PKEY *keys[2];
     static X509 *certs[2];
-    int i = strcmp(key_type, "RSA") == 0;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL)
-        return NULL;
-    if (keys[i] == NULL && make_cert(&keys[i], &certs[i], key_type) != 0)
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    int i = strcmp(key_type, "RSA") == 0, ok;
+    SSL_CTX *ctx;
+
+    pthread_mutex_lock(&lock); /* tests may make servers from several threads */
+    ok = keys[i] != NULL || make_cert(&keys[i], &certs[i], key_type) == 0;
+    pthread_mutex_unlock(&lock);
+    if (!ok || (ctx = SSL_CTX_new(TLS_server_method())) == NULL)
         return NULL;
     SSL_CTX_use_certificate(ctx, certs[i]);
     SSL_CTX_use_PrivateKey(ctx, keys[i]);
-    SSL_CTX_set_min_proto_version(ctx, version);
+    SSL_CTX_set_min_proto_version(ctx, version ? version : TLS1_2_VERSION);
     SSL_CTX_set_max_proto_version(ctx, version);
     /* Tickets only: a server-side session cache would resume on its own. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -158,5 +163,6 @@ out:
     SSL_set_app_data(c, NULL);
     SSL_free(c);
     SSL_free(s);
+    ERR_clear_error(); /* a failed handshake must not fail the next one */
     return rc;
 }

@@ -7,8 +7,9 @@
 
 #include <openssl/ssl.h>
 
-/* version: TLS1_2_VERSION or TLS1_3_VERSION (pins min and max). key_type:
- * "EC" (P-256) or "RSA" (2048). */
+/* version: TLS1_2_VERSION or TLS1_3_VERSION (pins min and max), or 0 for
+ * TLS 1.2 and 1.3.  key_type: "EC" (P-256) or "RSA" (2048); one key and
+ * certificate per type, shared by every server of the process. */
 SSL_CTX *t_server_ctx(int version, const char *key_type);
 SSL_CTX *t_client_ctx(int version);
 /* A self-signed certificate (CN = cn, valid one day) for `key`; NULL on error. */

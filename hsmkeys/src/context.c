@@ -113,6 +113,12 @@ static void name_hex(const unsigned char name[16], char out[33])
         snprintf(out + 2 * i, 3, "%02x", name[i]);
 }
 
+/* Index of the master generation that encrypts in epoch e. */
+static size_t active_gen(const hsmkeys_ctx *ctx, uint64_t e)
+{
+    return hk_active_generation(ctx->src->gens, ctx->src->ngens, e, ctx->epoch_seconds);
+}
+
 static void check_fork(hsmkeys_ctx *ctx)
 {
     unsigned now = __atomic_load_n(&hk_fork_count, __ATOMIC_RELAXED);
@@ -239,8 +245,7 @@ static int lookahead(hsmkeys_ctx *ctx, uint64_t e_now, int blocking)
     else if (pthread_mutex_trylock(&ctx->derive_lock) != 0)
         return HSMKEYS_OK;
     for (i = 0; i < 2 && rc == HSMKEYS_OK; i++) {
-        size_t g = hk_active_generation(ctx->src->gens, ctx->src->ngens, targets[i],
-                                        ctx->epoch_seconds);
+        size_t g = active_gen(ctx, targets[i]);
         if (!hk_ring_lookup(&ctx->ring, (uint32_t)g, targets[i], NULL, NULL, NULL))
             rc = derive_locked(ctx, g, targets[i]);
     }
@@ -257,6 +262,7 @@ int hsmkeys_open(const hsmkeys_config *cfg, hsmkeys_ctx **out)
     hsmkeys_ctx *ctx;
     hk_token_source_opts o;
     unsigned char name[16];
+    uint64_t e;
     char hex[33];
     int rc;
 
@@ -298,11 +304,10 @@ int hsmkeys_open(const hsmkeys_config *cfg, hsmkeys_ctx **out)
     /* Room for the whole window, the look-ahead, and a second generation
      * during a rotation. */
     HK_TRY_GOTO(hk_ring_init(&ctx->ring, 2 * ((size_t)ctx->past + 3)), fail);
-    HK_TRY_GOTO(lookahead(ctx, hk_epoch_of(ctx_now(ctx), ctx->epoch_seconds), 1), fail);
-    (void)hk_ring_lookup(&ctx->ring,
-                         (uint32_t)hk_active_generation(ctx->src->gens, ctx->src->ngens,
-                                                        hsmkeys_current_epoch(ctx), ctx->epoch_seconds),
-                         hsmkeys_current_epoch(ctx), name, NULL, NULL);
+    e = hsmkeys_current_epoch(ctx);
+    HK_TRY_GOTO(lookahead(ctx, e, 1), fail);
+    if (!hk_ring_lookup(&ctx->ring, (uint32_t)active_gen(ctx, e), e, name, NULL, NULL))
+        memset(name, 0, sizeof name); /* the clock moved on; only the log line is affected */
     name_hex(name, hex);
     ctx_log(ctx, HSMKEYS_LOG_INFO, "ready: domain \"%s\", epoch %llds, lifetime %llds, "
             "decrypting %u past epochs, %zu master generation(s), current key name %s",
@@ -355,7 +360,7 @@ int hsmkeys_encrypt_key(hsmkeys_ctx *ctx, unsigned char name[HSMKEYS_KEY_NAME_LE
 
     check_fork(ctx);
     e = hsmkeys_current_epoch(ctx);
-    g = hk_active_generation(ctx->src->gens, ctx->src->ngens, e, ctx->epoch_seconds);
+    g = active_gen(ctx, e);
     rc = get_keys(ctx, g, e, name, aes, hmac, 0);
     if (rc != HSMKEYS_OK) {
         STAT_INC(ctx, refused_unavailable);
@@ -398,7 +403,7 @@ int hsmkeys_decrypt_key(hsmkeys_ctx *ctx, const unsigned char name[HSMKEYS_KEY_N
         return HSMKEYS_E_UNAVAILABLE;
     }
     *renew = epoch != e_now ||
-             g != hk_active_generation(ctx->src->gens, ctx->src->ngens, e_now, ctx->epoch_seconds);
+             g != active_gen(ctx, e_now);
     STAT_INC(ctx, tickets_resumed);
     if (*renew)
         STAT_INC(ctx, tickets_renewed);
@@ -420,7 +425,7 @@ int hsmkeys_epoch_key(hsmkeys_ctx *ctx, uint64_t epoch, unsigned char name[HSMKE
                        (unsigned long long)epoch,
                        (unsigned long long)hk_window_low(e_now, ctx->past),
                        (unsigned long long)(e_now + 1));
-    g = hk_active_generation(ctx->src->gens, ctx->src->ngens, epoch, ctx->epoch_seconds);
+    g = active_gen(ctx, epoch);
     return get_keys(ctx, g, epoch, name, aes, hmac, 1);
 }
 

@@ -326,9 +326,7 @@ ngx_hsmkeys_open(ngx_conf_t *cf, ngx_hsmkeys_srv_conf_t *conf)
     }
 
     hk = NULL;
-    ERR_set_mark();     /* see ngx_hsmkeys_refresh_handler() */
     rc = hsmkeys_open(hc, &hk);
-    ERR_pop_to_mark();
     hsmkeys_config_free(hc);
 
     if (rc != HSMKEYS_OK) {
@@ -435,14 +433,9 @@ ngx_hsmkeys_refresh_handler(ngx_event_t *ev)
 
     for (i = 0; i < mcf->opened.nelts; i++) {
 
-        /*
-         * The first call in a worker re-initialises PKCS#11; SoftHSM2 (and
-         * other modules built on OpenSSL) leave entries on this thread's
-         * OpenSSL error queue, which would fail the worker's next handshake.
-         */
-        ERR_set_mark();
+        /* libhsmkeys drops what the PKCS#11 module leaves on the OpenSSL
+         * error queue, so the worker's next handshake is not failed by it */
         rc = hsmkeys_refresh(op[i].hk);
-        ERR_pop_to_mark();
 
         if (rc != HSMKEYS_OK) {
             ngx_log_error(NGX_LOG_WARN, ev->log, 0,

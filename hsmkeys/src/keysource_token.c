@@ -65,24 +65,11 @@ static int source_connect(token_source *t)
     size_t n = 0, i, j;
     int rc;
 
-    int attempt;
-
     hk_session_close(t->module, t->session);
     t->session = CK_INVALID_HANDLE;
-    /* SoftHSM2 can list no token, or fail C_GetTokenInfo, while another
-     * process is writing the token directory (many servers starting at
-     * once): look again a few times, re-reading the module if it is ours. */
-    for (attempt = 0;; attempt++) {
-        rc = hk_token_find(t->module, t->uri, &t->slot);
-        if (rc == HSMKEYS_OK || attempt == 3 ||
-            (rc != HSMKEYS_E_NO_TOKEN && rc != HSMKEYS_E_TOKEN))
-            break;
-        hk_p11_backoff_sleep(attempt + 2);
-        if (hk_module_reset_if_sole(t->module) != HSMKEYS_OK ||
-            hk_module_check_fork(t->module, &t->module_generation) != HSMKEYS_OK)
-            break;
-    }
-    HK_TRY(rc);
+    HK_TRY(hk_token_find(t->module, t->uri, &t->slot));
+    /* the lookup may have re-read the module: that is no fork */
+    HK_TRY(hk_module_check_fork(t->module, &t->module_generation));
     HK_TRY(hk_session_open(t->module, t->slot, 0, &t->session));
     HK_TRY(source_login(t));
     HK_TRY(hk_master_find(t->module, t->session, t->uri, &list, &n));

@@ -340,7 +340,7 @@ static void token_label(const CK_TOKEN_INFO *ti, char *out, size_t outlen)
     out[n] = '\0';
 }
 
-int hk_token_find(hk_module *m, const hk_uri *u, CK_SLOT_ID *slot)
+static int token_find_once(hk_module *m, const hk_uri *u, CK_SLOT_ID *slot, int *ambiguous)
 {
     CK_SLOT_ID *slots = NULL;
     CK_ULONG n = 0, i;
@@ -376,6 +376,7 @@ int hk_token_find(hk_module *m, const hk_uri *u, CK_SLOT_ID *slot)
         }
     }
     free(slots);
+    *ambiguous = found > 1;
     if (found == 1)
         return HSMKEYS_OK;
     if (found > 1)
@@ -384,6 +385,22 @@ int hk_token_find(hk_module *m, const hk_uri *u, CK_SLOT_ID *slot)
     return hk_fail(HSMKEYS_E_NO_TOKEN, "no token matches the URI in module %s (tokens "
                    "present: %s): check token=/serial= and that the token is initialised",
                    m->path, names[0] ? names : "none");
+}
+
+int hk_token_find(hk_module *m, const hk_uri *u, CK_SLOT_ID *slot)
+{
+    int rc, attempt, ambiguous = 0;
+    /* SoftHSM2 can list no token, or fail C_GetTokenInfo, while another
+     * process is writing the token directory (many servers starting at
+     * once): look again a few times, re-reading the module if it is ours. */
+    for (attempt = 0;; attempt++) {
+        rc = token_find_once(m, u, slot, &ambiguous);
+        if (rc == HSMKEYS_OK || ambiguous || attempt == 3 ||
+            (rc != HSMKEYS_E_NO_TOKEN && rc != HSMKEYS_E_TOKEN))
+            return rc;
+        hk_p11_backoff_sleep(attempt + 2);
+        HK_TRY(hk_module_reset_if_sole(m));
+    }
 }
 
 int hk_session_open(hk_module *m, CK_SLOT_ID slot, int rw, CK_SESSION_HANDLE *out)

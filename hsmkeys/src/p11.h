@@ -104,8 +104,12 @@ int hk_pin_prompt(const char *prompt, hk_secret *pin) HK_WARN_UNUSED;
 
 /* ---- tokens and sessions ------------------------------------------------- */
 
-/* Find the one slot whose token matches the URI.  Returns HSMKEYS_OK,
- * HSMKEYS_E_NO_TOKEN (none, or several: the message lists them), HSMKEYS_E_TOKEN. */
+/* Find the one slot whose token matches the URI.  When none is found, or
+ * the listing fails, it looks again a few times with backoff, re-reading a
+ * module only this process's caller uses (hk_module_reset_if_sole: callers
+ * must re-read the module's generation afterwards).  Returns HSMKEYS_OK,
+ * HSMKEYS_E_NO_TOKEN (none, or several: the message lists them),
+ * HSMKEYS_E_TOKEN, HSMKEYS_E_MODULE. */
 int hk_token_find(hk_module *m, const hk_uri *u, CK_SLOT_ID *slot) HK_WARN_UNUSED;
 
 /* Open a session (read-write if rw), retrying transient failures. */

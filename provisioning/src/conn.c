@@ -128,38 +128,27 @@ static int login(struct hkt_conn *c, const struct hkt_opts *o, int who)
     return 0;
 }
 
-/* Load the module and find the token.  SoftHSM2 (directly or behind
- * p11-kit server) sometimes shows no token, or fails C_GetTokenInfo, while
- * another process initialises at the same moment; a fresh C_Initialize after
- * a short backoff sees it.  So those two failures are retried a few times. */
+/* Load the module and find the token (hk_token_find looks again a few times
+ * when SoftHSM2 shows no token while another process writes it). */
 static int find_token(struct hkt_conn *c, const char *mod, const char *args)
 {
-    int rc = HSMKEYS_OK;
-    for (int attempt = 0; attempt < HK_P11_RETRIES; attempt++) {
-        if (attempt > 0) {
-            hk_module_put(c->module);
-            c->module = NULL;
-            hk_p11_backoff_sleep(attempt);
-        }
-        if (hk_module_get(mod, args, &c->module) != HSMKEYS_OK) {
-            hkt_err_lib("loading the PKCS#11 module");
-            return -1;
-        }
-        c->f = hk_module_fns(c->module);
-        CK_TOKEN_INFO ti;
-        rc = hk_token_find(c->module, c->uri, &c->slot);
-        if (rc == HSMKEYS_OK)
-            rc = hk_p11_check(c->f->C_GetTokenInfo(c->slot, &ti), "C_GetTokenInfo");
-        if (rc == HSMKEYS_OK) {
-            hkt_label_copy(c->token_label, ti.label, sizeof ti.label);
-            hkt_label_copy(c->token_serial, ti.serialNumber, sizeof ti.serialNumber);
-            return 0;
-        }
-        if (rc != HSMKEYS_E_NO_TOKEN && rc != HSMKEYS_E_TOKEN)
-            break;
+    CK_TOKEN_INFO ti;
+    int rc;
+    if (hk_module_get(mod, args, &c->module) != HSMKEYS_OK) {
+        hkt_err_lib("loading the PKCS#11 module");
+        return -1;
     }
-    hkt_err_lib("finding the token");
-    return -1;
+    c->f = hk_module_fns(c->module);
+    rc = hk_token_find(c->module, c->uri, &c->slot);
+    if (rc == HSMKEYS_OK)
+        rc = hk_p11_check(c->f->C_GetTokenInfo(c->slot, &ti), "C_GetTokenInfo");
+    if (rc != HSMKEYS_OK) {
+        hkt_err_lib("finding the token");
+        return -1;
+    }
+    hkt_label_copy(c->token_label, ti.label, sizeof ti.label);
+    hkt_label_copy(c->token_serial, ti.serialNumber, sizeof ti.serialNumber);
+    return 0;
 }
 
 int hkt_conn_open(struct hkt_conn *c, const struct hkt_opts *o, int who)

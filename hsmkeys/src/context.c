@@ -152,6 +152,7 @@ static int derive_locked(hsmkeys_ctx *ctx, size_t gen, uint64_t epoch)
     ERR_set_mark();
     rc = ctx->src->ops->derive(ctx->src, gen, epoch, keys);
     ERR_pop_to_mark();
+    hk_burn_stack(); /* the derivation's frames below us held key bytes */
     __atomic_add_fetch(&ctx->stats.token_calls, hk_p11_thread_calls - calls_before,
                        __ATOMIC_RELAXED);
     if (rc != HSMKEYS_OK) {

@@ -24,6 +24,12 @@ void hsmkeys_wipe(void *p, size_t len)
     __asm__ __volatile__("" : : "r"(p) : "memory");
 }
 
+__attribute__((noinline)) void hk_burn_stack(void)
+{
+    unsigned char scratch[HK_BURN_STACK_BYTES];
+    hsmkeys_wipe(scratch, sizeof scratch);
+}
+
 int hk_ct_memcmp(const void *a, const void *b, size_t len)
 {
     const volatile unsigned char *x = a, *y = b;

@@ -29,6 +29,13 @@ void hk_secret_free(hk_secret *s);
 /* Lock the mapping again: mlock is not inherited across fork(). */
 void hk_secret_relock(hk_secret *s);
 
+/* Wipe the stack below the caller: the frames of a derivation that just
+ * returned (ours, the PKCS#11 module's, OpenSSL's inside it, a sanitizer
+ * runtime's register spills) may still hold key bytes.  Not for the hot
+ * path: it writes HK_BURN_STACK_BYTES. */
+#define HK_BURN_STACK_BYTES 32768
+void hk_burn_stack(void);
+
 /* Compare in time independent of the contents; 0 when equal. */
 int hk_ct_memcmp(const void *a, const void *b, size_t len);
 

@@ -98,6 +98,8 @@ void hsmkeys_config_free(hsmkeys_config *cfg);
  *   pin-source    PIN file (overrides the URI's pin-source); must not be
  *                 readable by group or others.
  *   allow-extractable  "yes" accepts an EXTRACTABLE master (provisioning only).
+ *   session-cache "yes": also derive the sealed session cache's keys of each
+ *                 epoch (hsmkeys_cache_key).  [no]
  * Returns HSMKEYS_OK, HSMKEYS_E_INVALID (unknown option or bad value),
  * HSMKEYS_E_URI (URI does not parse), HSMKEYS_E_NOMEM.
  */
@@ -166,8 +168,10 @@ int hsmkeys_decrypt_key(hsmkeys_ctx *ctx,
                         int *renew);
 
 /*
- * Keys of an explicit epoch, for feeders such as the HAProxy one.  The epoch
- * must lie in [current - window, current + 1].
+ * Keys of an explicit epoch (under the generation active in it), for feeders
+ * such as the HAProxy one.  The epoch must lie in [current - window,
+ * current + 1].  Reads the cache; on a miss it waits (at most 30 s) for the
+ * maintainer: never call it from a thread that serves connections.
  * Returns HSMKEYS_OK, HSMKEYS_E_EXPIRED, HSMKEYS_E_UNAVAILABLE, HSMKEYS_E_TOKEN.
  */
 int hsmkeys_epoch_key(hsmkeys_ctx *ctx, uint64_t epoch,
@@ -175,11 +179,62 @@ int hsmkeys_epoch_key(hsmkeys_ctx *ctx, uint64_t epoch,
                       unsigned char aes[HSMKEYS_AES_KEY_LEN],
                       unsigned char hmac[HSMKEYS_HMAC_KEY_LEN]);
 
-/* Derive ahead now (the current and next epoch) if not cached.  The hot path
- * does this by itself; a server with a timer may call it to keep derivation
- * off the handshake path.  Returns HSMKEYS_OK, HSMKEYS_E_UNAVAILABLE,
- * HSMKEYS_E_TOKEN. */
+/* ---- key maintenance ----------------------------------------------------
+ *
+ * All token work of a context after hsmkeys_open() belongs to one key
+ * maintainer thread per process: it derives the keys of the whole decrypt
+ * window and the next epoch ahead of need, re-reads the token's master
+ * generations every cycle (a rotation or a destroyed generation takes
+ * effect in running servers), retries a failing token with backoff (per
+ * generation), and wipes keys that left the window, also while the token
+ * is down.  Handshakes (hsmkeys_encrypt_key, hsmkeys_decrypt_key, the
+ * OpenSSL callback) only read the cache and never call or wait for the
+ * token: a miss gives a full handshake or no ticket, and wakes the
+ * maintainer.  The log function is called from the maintainer thread.
+ */
+
+/*
+ * Start the maintainer of ctx in the calling process (idempotent; a child
+ * after fork() needs its own: servers call this from their init-worker /
+ * child-init hooks; the first encrypt/decrypt call in a process starts it
+ * otherwise).  Then wait at most wait_ms for the current epoch's encryption
+ * key to be cached (0: do not wait).
+ * Returns HSMKEYS_OK, HSMKEYS_E_UNAVAILABLE (running, but no current key
+ * after wait_ms: the token is failing or slow), HSMKEYS_E_NOMEM (no thread).
+ */
+int hsmkeys_start(hsmkeys_ctx *ctx, unsigned wait_ms);
+
+/*
+ * Wipe every cached key of ctx in this process now.  For a parent that
+ * forks serving children but serves nothing itself (nginx's master,
+ * Apache's parent): it then holds no key bytes between reloads, and each
+ * child's maintainer derives its own.  Needs no token.
+ */
+void hsmkeys_forget(hsmkeys_ctx *ctx);
+
+/*
+ * Wake the maintainer (starting it if needed) and wait, at most 30 s, until
+ * it has completed a maintenance cycle begun after this call.  For tools,
+ * tests and benchmarks, never for a thread that serves connections.
+ * Returns HSMKEYS_OK (current and next epoch cached), HSMKEYS_E_UNAVAILABLE,
+ * HSMKEYS_E_TOKEN, HSMKEYS_E_NOMEM.
+ */
 int hsmkeys_refresh(hsmkeys_ctx *ctx);
+
+/*
+ * Keys of the sealed shared session cache for `epoch` (configuration option
+ * session-cache=yes makes the maintainer derive them beside the ticket keys,
+ * docs/DERIVATION.md "session cache keys"): `seal` is an AES-256-GCM key for
+ * the entries of that epoch, `id_key` an HMAC-SHA256 key for the store keys.
+ * From the cache only: never calls or waits for the token.
+ * Returns HSMKEYS_OK, HSMKEYS_E_INVALID (session-cache not enabled),
+ * HSMKEYS_E_EXPIRED (epoch outside [current - window, current + 1]),
+ * HSMKEYS_E_UNAVAILABLE (not cached yet, or the token is failing).
+ */
+#define HSMKEYS_CACHE_KEY_LEN 32
+int hsmkeys_cache_key(hsmkeys_ctx *ctx, uint64_t epoch,
+                      unsigned char seal[HSMKEYS_CACHE_KEY_LEN],
+                      unsigned char id_key[HSMKEYS_CACHE_KEY_LEN]);
 
 /* Current epoch number, and the schedule the context uses. */
 uint64_t hsmkeys_current_epoch(const hsmkeys_ctx *ctx);

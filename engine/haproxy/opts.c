@@ -55,8 +55,11 @@ static int seconds_ms(const char *opt, const char *v, int *out)
 static int check(fd_opts *o)
 {
     const char *me = "hsmkeys-haproxy-feeder";
-    if (!o->uri || !o->domain) {
-        fprintf(stderr, "%s: --uri and --domain are required (see --help)\n", me);
+    /* empty counts as missing: the systemd unit passes ${HSMKEYS_URI} and
+     * ${HSMKEYS_DOMAIN} from /etc/default/hsmkeys-haproxy-feeder */
+    if (!o->uri || !*o->uri || !o->domain || !*o->domain) {
+        fprintf(stderr, "%s: --uri and --domain are required (see --help; for the systemd "
+                "unit: HSMKEYS_URI and HSMKEYS_DOMAIN in /etc/default/hsmkeys-haproxy-feeder)\n", me);
         return -1;
     }
     if (strstr(o->uri, "pin-value=")) {

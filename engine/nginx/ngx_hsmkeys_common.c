@@ -20,6 +20,7 @@
 #include <ngx_event.h>
 
 #include "ngx_hsmkeys_common.h"
+#include "ngx_hsmkeys_user.h"
 
 
 #define NGX_HSMKEYS_REFRESH_MIN_MS   250
@@ -339,6 +340,11 @@ ngx_hsmkeys_open(ngx_conf_t *cf, ngx_hsmkeys_srv_conf_t *conf)
         return NULL;
     }
 
+    if (ngx_hsmkeys_user_check(cf, conf, hk) != NGX_OK) {
+        hsmkeys_close(hk);
+        return NULL;
+    }
+
     ngx_log_error(NGX_LOG_INFO, cf->log, 0,
                   "hsmkeys %s: domain \"%V\", epoch %T s, lifetime %T s, "
                   "current epoch %uL",
@@ -443,6 +449,7 @@ ngx_hsmkeys_refresh_handler(ngx_event_t *ev)
                           "failed, cached keys stay in use: %s (%s)",
                           &op[i].domain, hsmkeys_last_error(),
                           hsmkeys_result_name(rc));
+            ngx_hsmkeys_user_explain(ev->log, &op[i].uri);
         }
 
         ms = (ngx_msec_t) op[i].epoch * 1000 / 4;

@@ -118,7 +118,7 @@ install: build-all
 # Debian packages (debian/, built by debian/rules with this Makefile) into
 # build/deb/: built in a copy of the tree there, so the tree stays clean.
 # Then lintian; any error fails.  make check-deb installs, exercises and
-# purges them (tests/deb/test_packages.sh, as root).
+# purges them (tests/deb/deb_packages.sh, as root; not part of make check).
 DEB_OUT := build/deb
 deb:
 	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null || \
@@ -136,7 +136,8 @@ deb:
 	@ls -l $(DEB_OUT)/*.deb
 
 check-deb: deps
-	bash tests/deb/test_packages.sh
+	$(MAKE) deb
+	HSMKEYS_ROOT=$(CURDIR) HSMKEYS_BUILD=$(CURDIR)/build bash tests/deb/deb_packages.sh
 
 clean:
 	rm -rf build build-asan build-tsan

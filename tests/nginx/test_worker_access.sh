@@ -1,0 +1,59 @@
+#!/bin/bash
+# test_worker_access.sh - nginx and the worker user's access to the token
+# (engine/nginx/ngx_hsmkeys_user.c), with the build tree's module:
+#   - nginx -t as root with "user nobody" and a token only root can open:
+#     refused, naming the user, the path and the fix;
+#   - once nobody owns the token, nginx starts and resumes; when the token is
+#     taken away from nobody later, each worker says in plain words which
+#     file it cannot open (once, not at every refresh).
+# Threat: workers that silently stop issuing tickets when the keys derived
+# before the fork run out.
+set -u   # no pipefail: "grep -q" closing a pipe must not fail a check
+source "$HSMKEYS_ROOT/tests/lib/lab.sh"
+source "$HSMKEYS_ROOT/tests/nginx/nginx_lab.sh"
+
+why=$(ngx_missing)
+[ -z "$why" ] && ! id nobody >/dev/null 2>&1 && why="no user nobody"
+[ -z "$why" ] && [ "$(id -u)" != 0 ] && why="needs root to start nginx with user nobody"
+if [ -n "$why" ]; then tap_skip "nginx worker access suite" "$why"; tap_done; exit; fi
+
+lab_init
+NGX_EPOCH=2s NGX_LIFETIME=4s
+lab_host S1 fleet && ngx_lab_init
+tap_ok $? "token S1"
+P=$(lab_port)
+ngx_conf S1 127.0.0.1 "$P" "$S1_URI"
+sed -i "s/^user root;/user nobody $(id -gn nobody);/" "$LAB/S1/nginx.conf"
+chmod 700 "$LAB/S1/tokens"
+
+ngx_test S1 S1; rc=$?
+grep emerg "$LAB/S1/t.out" | sed 's/^/#   /'
+[ $rc != 0 ] && grep -qF "the worker processes (user \"nobody\") cannot use the token: nobody cannot open SoftHSM2's token directory $LAB/S1/tokens (root:root, mode 0700): Permission denied; fix: " "$LAB/S1/t.out"
+tap_ok $? "nginx -t refuses a token directory only root can open, naming user, path and fix"
+
+chown -R nobody "$LAB/S1/tokens"
+ngx_test S1 S1
+tap_ok $? "nginx -t accepts it once nobody owns the token"
+: > "$LAB/S1/error.log"
+ngx_start S1 S1
+tap_ok $? "nginx starts, workers as nobody"
+probe_rate --duration 3 --interval 30 --tls1.3 "127.0.0.1:$P"
+[ "$PROBE_FAILED" = 0 ] && at_least_99 "$PROBE_RESUMED" "$PROBE_RECONNECTS"
+tap_ok $? "resumes: $PROBE_RESUMED of $PROBE_RECONNECTS"
+
+# The token is taken away: the next epoch's derivation fails in each worker.
+chown -R root "$LAB/S1/tokens"
+for _ in $(seq 1 100); do
+    [ "$(grep -c 'can no longer use the token' "$LAB/S1/error.log")" -ge 2 ] && break
+    sleep 0.1
+done
+sleep 3   # more failing refreshes: the explanation must not repeat
+grep 'can no longer use the token' "$LAB/S1/error.log" | head -2 | sed 's/^/#   /'
+grep -qF "this worker (user \"nobody\") can no longer use the token: nobody cannot open " "$LAB/S1/error.log" \
+    && grep -q "fix: " "$LAB/S1/error.log"
+tap_ok $? "a worker that loses the token says which file it cannot open and the fix"
+n=$(grep -c 'can no longer use the token' "$LAB/S1/error.log"); f=$(grep -c 'deriving ahead .* failed' "$LAB/S1/error.log")
+echo "# explanations: $n, failed refreshes: $f"
+[ "$n" -le 2 ] && [ "$f" -gt "$n" ]
+tap_ok $? "explained once per worker ($n), not at each failed refresh ($f)"
+tap_done

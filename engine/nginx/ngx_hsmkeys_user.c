@@ -128,6 +128,9 @@ ngx_hsmkeys_user_check(ngx_conf_t *cf, ngx_hsmkeys_srv_conf_t *conf,
     rep.diag[sizeof(rep.diag) - 1] = '\0';
 
     if (rep.done && rep.rc == HSMKEYS_OK) {
+        ngx_log_error(NGX_LOG_INFO, cf->log, 0,
+                      "hsmkeys: the worker user \"%s\" can use the token "
+                      "(checked by deriving as that user)", id.name);
         return NGX_OK;
     }
 

@@ -77,8 +77,9 @@ APACHE_CONFDIR=$LAB/apache2-etc a2enmod -q hsmkeys >"$LAB/a2enmod.log" 2>&1 \
 tap_ok $? "libapache2-mod-hsmkeys: not enabled on installation; a2enmod hsmkeys enables it (and mod_ssl)"
 
 # (--man=no only where man-db is missing: a fresh minimal Debian has none)
+man_no=""
 if command -v man >/dev/null; then v=$(systemd-analyze verify "$UNIT" 2>&1); rc=$?
-else v=$(systemd-analyze verify --man=no "$UNIT" 2>&1); rc=$?; echo "# no man(1): --man=no"; fi
+else man_no=--man=no; v=$(systemd-analyze verify --man=no "$UNIT" 2>&1); rc=$?; echo "# no man(1): --man=no"; fi
 [ -n "$v" ] && echo "$v" | sed 's/^/#   /'
 [ $rc = 0 ] && [ -z "$v" ]
 tap_ok $? "systemd-analyze verify $UNIT: no complaint"
@@ -86,6 +87,18 @@ grep -q '^EnvironmentFile=-/etc/default/hsmkeys-haproxy-feeder$' "$UNIT" && [ -f
     && grep -qx 'ExecStart=/usr/bin/hsmkeys-haproxy-feeder .*' <(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$UNIT") \
     && [ -x /usr/bin/hsmkeys-haproxy-feeder ]
 tap_ok $? "the feeder's unit reads /etc/default/hsmkeys-haproxy-feeder and runs the packaged binary"
+# The example drop-ins for nginx's and Apache's own units, on those units.
+dropins_ok=0
+for u in nginx:libnginx-mod-http-hsmkeys/examples/nginx.service.d-hsmkeys.conf \
+         apache2:libapache2-mod-hsmkeys/examples/apache2.service.d-hsmkeys.conf; do
+    unit=${u%%:*}; ex=/usr/share/doc/${u#*:}
+    mkdir -p "$LAB/units/$unit.service.d"
+    cp "/lib/systemd/system/$unit.service" "$LAB/units/" && cp "$ex" "$LAB/units/$unit.service.d/hsmkeys.conf" || dropins_ok=1
+    v=$(SYSTEMD_UNIT_PATH=$LAB/units: systemd-analyze verify ${man_no:-} "$LAB/units/$unit.service" 2>&1)
+    [ $? = 0 ] && [ -z "$v" ] || { dropins_ok=1; echo "$v" | sed 's/^/#   /'; }
+    grep -qx 'LimitMEMLOCK=8M' "$ex" && grep -qx 'LimitCORE=0' "$ex" || dropins_ok=1
+done
+tap_ok $dropins_ok "the packaged example drop-ins (LimitMEMLOCK, LimitCORE=0, SOFTHSM2_CONF) verify on nginx.service and apache2.service"
 # Unconfigured, as shipped: a clear refusal, not a crash or a hang.
 out=$(env -i PATH=/usr/bin:/bin /usr/bin/hsmkeys-haproxy-feeder --foreground --uri "" --domain "" 2>&1); rc=$?
 echo "# $out"

@@ -41,6 +41,15 @@ probe_rate --duration 3 --interval 30 --tls1.3 "127.0.0.1:$P"
 [ "$PROBE_FAILED" = 0 ] && at_least_99 "$PROBE_RESUMED" "$PROBE_RECONNECTS"
 tap_ok $? "resumes: $PROBE_RESUMED of $PROBE_RECONNECTS"
 
+# A reload runs the check again inside the running master (SIGCHLD blocked).
+# Its INFO line reaches error.log only then: at start nginx logs to stderr
+# at NOTICE until it has read error_log.
+ngx_reload S1 S1 && probe_rate --duration 2 --interval 30 --tls1.3 "127.0.0.1:$P" >/dev/null \
+    && [ "$PROBE_FAILED" = 0 ] && at_least_99 "$PROBE_RESUMED" "$PROBE_RECONNECTS" \
+    && ! grep -E '\[(emerg|alert|crit)\]' "$LAB/S1/error.log" \
+    && grep -q 'the worker user "nobody" can use the token (checked by deriving as that user)' "$LAB/S1/error.log"
+tap_ok $? "nginx -s reload checks the worker user again and keeps resuming ($PROBE_RESUMED of $PROBE_RECONNECTS)"
+
 # The token is taken away: the next epoch's derivation fails in each worker.
 chown -R root "$LAB/S1/tokens"
 for _ in $(seq 1 100); do

@@ -9,7 +9,8 @@
 #
 # Run by `make check-deb` (its own .ci/run step), as root: it installs
 # packages system-wide, so the EXIT trap purges them even on failure and
-# gives www-data back its groups.  Servers, configs and tokens live in $LAB on
+# gives www-data back its groups (the test adds it to softhsm, or takes it
+# out first when it was a member).  Servers, configs and tokens live in $LAB on
 # 127.0.0.1, never the system services.  Threat: packages that install but
 # do not work, or leave files behind; a README example that starts and then
 # silently stops resuming.
@@ -41,7 +42,8 @@ deb_cleanup() {
         echo "# purging the packages (cleanup)"
         DEBIAN_FRONTEND=noninteractive "${APT[@]}" purge "${PKGS[@]}" >/dev/null 2>&1
     fi
-    [ "$www_was_in_softhsm" = 1 ] || gpasswd -d www-data softhsm >/dev/null 2>&1
+    if [ "$www_was_in_softhsm" = 1 ]; then usermod -aG softhsm www-data
+    else gpasswd -d www-data softhsm >/dev/null 2>&1; fi
     lab_cleanup
 }
 # Servers first (they hold the modules), then the packages, then $LAB.
@@ -51,6 +53,9 @@ lab_cleanup_servers() {
 }
 lab_init
 trap deb_cleanup EXIT
+# The README case starts from Debian's default: www-data outside softhsm
+# (given back at the end if it was a member).
+[ "$www_was_in_softhsm" = 1 ] && gpasswd -d www-data softhsm >/dev/null 2>&1
 
 # A stale install (an interrupted run) would hide what this one installs.
 DEBIAN_FRONTEND=noninteractive "${APT[@]}" purge "${PKGS[@]}" >/dev/null 2>&1

@@ -6,7 +6,7 @@ PKGS=(build-essential pkg-config libssl-dev libp11-kit-dev p11-kit softhsm2 open
       libengine-pkcs11-openssl libp11-dev haproxy nginx nginx-dev libnginx-mod-stream
       apache2 apache2-dev clang libclang-rt-14-dev valgrind iproute2 procps curl
       ca-certificates openssl socat python3 libnss3-tools
-      debhelper dpkg-dev lintian)
+      debhelper dpkg-dev lintian prometheus)
 [ "${HSMKEYS_DEPS_EXTRA:-}" ] && PKGS+=(${HSMKEYS_DEPS_EXTRA})
 missing=()
 for p in "${PKGS[@]}"; do

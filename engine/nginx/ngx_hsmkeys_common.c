@@ -307,7 +307,8 @@ ngx_hsmkeys_open(ngx_conf_t *cf, ngx_hsmkeys_srv_conf_t *conf)
         return NULL;
     }
 
-    hsmkeys_config_set_log(hc, ngx_hsmkeys_log, NULL);
+    /* the URI: a worker's failures are explained (ngx_hsmkeys_user.c) */
+    hsmkeys_config_set_log(hc, ngx_hsmkeys_log, &conf->uri);
 
     if (ngx_hsmkeys_config_str(cf, hc, "uri", &conf->uri,
                                "hsmkeys_uri", conf) != NGX_OK
@@ -449,7 +450,6 @@ ngx_hsmkeys_refresh_handler(ngx_event_t *ev)
                           "failed, cached keys stay in use: %s (%s)",
                           &op[i].domain, hsmkeys_last_error(),
                           hsmkeys_result_name(rc));
-            ngx_hsmkeys_user_explain(ev->log, &op[i].uri);
         }
 
         ms = (ngx_msec_t) op[i].epoch * 1000 / 4;
@@ -481,8 +481,6 @@ ngx_hsmkeys_log(void *arg, int level, const char *msg)
 {
     ngx_uint_t  l;
 
-    (void) arg;
-
     if (level < HSMKEYS_LOG_ERR) {
         l = NGX_LOG_ERR;
 
@@ -495,4 +493,8 @@ ngx_hsmkeys_log(void *arg, int level, const char *msg)
 
     /* ngx_cycle follows reloads; a pointer captured at open would not */
     ngx_log_error(l, ngx_cycle->log, 0, "hsmkeys: %s", msg);
+
+    if (level <= HSMKEYS_LOG_ERR && arg != NULL) {
+        ngx_hsmkeys_user_explain(ngx_cycle->log, arg);
+    }
 }

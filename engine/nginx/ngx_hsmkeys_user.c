@@ -26,6 +26,8 @@
 
 #include "ngx_hsmkeys_user.h"
 
+#include <pthread.h>
+
 
 /* hsmkeys_refresh waits at most 30 s for the token */
 #define NGX_HSMKEYS_USER_TIMEOUT_MS  40000
@@ -46,6 +48,9 @@ typedef struct {
     const char   *name;
 } ngx_hsmkeys_user_id_t;
 
+
+/* set in the check child: its failures are reported through the pipe */
+static int  ngx_hsmkeys_user_in_check;
 
 static ngx_int_t ngx_hsmkeys_user_identity(ngx_conf_t *cf,
     ngx_hsmkeys_user_id_t *id);
@@ -206,6 +211,7 @@ ngx_hsmkeys_user_child(int fd, ngx_hsmkeys_user_id_t *id, hsmkeys_ctx *hk,
     ngx_hsmkeys_user_report_t  rep;
 
     ngx_memzero(&rep, sizeof(rep));
+    ngx_hsmkeys_user_in_check = 1;
 
     /* as ngx_worker_process_init() does */
     if (setgid(id->gid) != 0 || initgroups(id->name, id->gid) != 0
@@ -236,35 +242,16 @@ ngx_hsmkeys_user_child(int fd, ngx_hsmkeys_user_id_t *id, hsmkeys_ctx *hk,
 
 /* What a worker does with the token, made to reach the token: the keys the
  * master derived at open are cached (and inherited), so asking for them
- * alone proves nothing.  The oldest epoch of the decrypt window is not
- * derived ahead: fetching it re-initialises PKCS#11 in this process and
- * derives in the token, as a worker does at each new epoch.  (With the key
- * maintainer, hsmkeys_forget() + hsmkeys_refresh() do the same.) */
+ * proves nothing.  Forgetting them makes this process's key maintainer
+ * re-initialise PKCS#11 and derive the window in the token, as a worker's
+ * does after fork; hsmkeys_refresh() waits for that cycle and returns its
+ * result. */
 static int
 ngx_hsmkeys_user_derive(hsmkeys_ctx *hk)
 {
-    int            rc;
-    uint64_t       e, past;
-    unsigned char  name[HSMKEYS_KEY_NAME_LEN], aes[HSMKEYS_AES_KEY_LEN];
-    unsigned char  hmac[HSMKEYS_HMAC_KEY_LEN];
+    hsmkeys_forget(hk);
 
-    rc = hsmkeys_refresh(hk);
-    if (rc != HSMKEYS_OK) {
-        return rc;
-    }
-
-    e = hsmkeys_current_epoch(hk);
-    past = hsmkeys_window_past(hk);
-
-    if (past == 0 || e < past) {
-        return HSMKEYS_OK;
-    }
-
-    rc = hsmkeys_epoch_key(hk, e - past, name, aes, hmac);
-    hsmkeys_wipe(aes, sizeof(aes));
-    hsmkeys_wipe(hmac, sizeof(hmac));
-
-    return rc;
+    return hsmkeys_refresh(hk);
 }
 
 
@@ -330,29 +317,37 @@ ngx_hsmkeys_user_wait(ngx_conf_t *cf, ngx_pid_t pid, int fd,
 void
 ngx_hsmkeys_user_explain(ngx_log_t *log, ngx_str_t *uri)
 {
-    char            diag[NGX_HSMKEYS_DIAG_LEN];
-    struct passwd  *pw;
-    static char     last[NGX_HSMKEYS_DIAG_LEN];
+    int                     same;
+    char                    diag[NGX_HSMKEYS_DIAG_LEN], name[64];
+    struct passwd          *pw;
+    static char             last[NGX_HSMKEYS_DIAG_LEN];
+    static pthread_mutex_t  lock = PTHREAD_MUTEX_INITIALIZER;
 
-    ngx_hsmkeys_diagnose(uri, HSMKEYS_E_TOKEN, diag, sizeof(diag));
-
-    if (ngx_strcmp(diag, last) == 0) {
+    if (ngx_hsmkeys_user_in_check || geteuid() == 0) {
+        /* the check child reports itself; root can open anything */
         return;
     }
 
-    ngx_cpystrn((u_char *) last, (u_char *) diag, sizeof(last));
+    ngx_hsmkeys_diagnose(uri, HSMKEYS_E_TOKEN, diag, sizeof(diag));
 
-    if (diag[0] == '\0') {
+    /* one maintainer thread per context may call this at once */
+    pthread_mutex_lock(&lock);
+    same = ngx_strcmp(diag, last) == 0;
+    ngx_cpystrn((u_char *) last, (u_char *) diag, sizeof(last));
+    pthread_mutex_unlock(&lock);
+
+    if (same || diag[0] == '\0') {
         return;
     }
 
     pw = getpwuid(geteuid());
+    ngx_cpystrn((u_char *) name, (u_char *) (pw ? pw->pw_name : "?"),
+                sizeof(name));
 
     ngx_log_error(NGX_LOG_ERR, log, 0,
                   "hsmkeys: this worker (user \"%s\") can no longer use "
                   "the token: %s; no new ticket keys can be derived, and "
-                  "tickets stop once the cached epochs pass",
-                  pw ? pw->pw_name : "?", diag);
+                  "tickets stop once the cached epochs pass", name, diag);
 }
 
 

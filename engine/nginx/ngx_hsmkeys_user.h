@@ -44,9 +44,11 @@ ngx_int_t ngx_hsmkeys_user_check(ngx_conf_t *cf, ngx_hsmkeys_srv_conf_t *conf,
     hsmkeys_ctx *hk);
 
 /*
- * In a worker whose token work failed: log once (until the reason changes)
- * which file this process's user cannot open and the fix, in plain words.
- * Touches the file system, so only for the failure path off the handshakes.
+ * In a worker whose token work failed (called from libhsmkeys' log function
+ * on errors, in the key maintainer's thread): log once, until the reason
+ * changes, which file this process's user cannot open and the fix, in
+ * plain words.  Touches the file system: never on the handshake path.
+ * Does nothing as root and in the check's child.
  */
 void ngx_hsmkeys_user_explain(ngx_log_t *log, ngx_str_t *uri);
 

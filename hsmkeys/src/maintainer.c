@@ -281,6 +281,7 @@ static int derive_one(struct hsmkeys_ctx *ctx, const hk_generation *g, int kind,
     hk_maint *m = &ctx->m;
     unsigned char keys[HK_EPOCH_KEYS_LEN], name[16];
     hk_gen_backoff *b = backoff_of(m, g->generation);
+    struct timespec t0, t1;
     int rc;
 
     if (b != NULL && now < b->retry_at_ms) {
@@ -290,7 +291,9 @@ static int derive_one(struct hsmkeys_ctx *ctx, const hk_generation *g, int kind,
         return hk_fail(HSMKEYS_E_UNAVAILABLE, "generation %u backs off for %lld ms",
                        g->generation, (long long)(b->retry_at_ms - now));
     }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = ctx->src->ops->derive(ctx->src, g->generation, x, kind_label[kind], keys);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     hk_burn_stack(); /* the derivation's frames below us held key bytes */
     sync_calls(ctx);
     if (rc == HSMKEYS_E_NO_MASTER) {
@@ -324,6 +327,8 @@ static int derive_one(struct hsmkeys_ctx *ctx, const hk_generation *g, int kind,
     hk_ring_insert(&ctx->ring, kind, g->generation, x, name, keys);
     hsmkeys_wipe(keys, sizeof keys);
     HK_STAT_INC(ctx, token_derivations);
+    hk_ctx_note_derivation(ctx, (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+                                (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec);
     return HSMKEYS_OK;
 }
 

@@ -298,6 +298,10 @@ typedef struct hsmkeys_metrics {
     char domain[256];             /* ticket domain, NUL-terminated */
 } hsmkeys_metrics;
 
+/* Snapshot of ctx (never calls or waits for the token).  size: sizeof the
+ * caller's hsmkeys_metrics.  Returns HSMKEYS_OK or HSMKEYS_E_INVALID. */
+int hsmkeys_get_metrics(hsmkeys_ctx *ctx, hsmkeys_metrics *out, size_t size);
+
 /* Upper bound (seconds) of histogram bucket i < HSMKEYS_METRICS_BUCKETS - 1. */
 double hsmkeys_metrics_bucket_seconds(unsigned i);
 

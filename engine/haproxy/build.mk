@@ -15,9 +15,12 @@ SYSTEMD_UNITDIR ?=
 FEEDER_DEFAULTDIR ?=
 FEEDER_UNIT_SED = sed 's|/usr/bin/hsmkeys-haproxy-feeder|$(BINDIR)/hsmkeys-haproxy-feeder|'
 
-$(FEEDER_BIN): $(FEEDER_OBJS) $(LIB_A)
+# --metrics: the loopback /metrics endpoint shared with the demo server.
+$(B)/obj/engine/haproxy/%.o: ALL_CFLAGS += -Iengine/metrics
+
+$(FEEDER_BIN): $(FEEDER_OBJS) $(B)/obj/engine/metrics/hkm_http.o $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(FEEDER_OBJS) $(LIB_A) $(ALL_LDFLAGS) $(LIB_LIBS)
+	$(CC) -o $@ $(FEEDER_OBJS) $(B)/obj/engine/metrics/hkm_http.o $(LIB_A) $(ALL_LDFLAGS) $(LIB_LIBS)
 
 ALL_TARGETS   += $(FEEDER_BIN)
 TEST_BINS     += $(FEEDER_BIN)

@@ -23,6 +23,7 @@
 #include "feeder.h"
 #include "fifo.h"
 #include "flog.h"
+#include "hkm_http.h"
 #include "opts.h"
 
 #define ME "hsmkeys-haproxy-feeder"
@@ -216,6 +217,7 @@ int main(int argc, char **argv)
     fd_opts o;
     sigset_t sigs;
     char err[600];
+    hkm_http *metrics = NULL;
     int ready_fd = -1, rc, status = 1;
 
     harden_process();
@@ -265,6 +267,11 @@ int main(int argc, char **argv)
             fprintf(stderr, ME ": %s\n", err);
             goto out;
         }
+    /* after detach(): the serving thread must live in the daemon */
+    if (o.metrics && !(metrics = hkm_http_start(o.metrics, feeder.ctx, err, sizeof err))) {
+        fprintf(stderr, ME ": --metrics: %s\n", err);
+        goto out;
+    }
     if (o.pidfile && write_pidfile(o.pidfile) != 0)
         goto out;
     if (ready_fd >= 0)
@@ -277,6 +284,7 @@ int main(int argc, char **argv)
     if (o.pidfile)
         unlink(o.pidfile);
 out:
+    hkm_http_stop(metrics);
     for (int i = 0; i < o.n_fifos; i++)
         fd_fifo_cleanup(&fifos[i]);
     fd_lockbuf_free(&feeder.buf);

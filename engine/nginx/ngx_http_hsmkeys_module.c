@@ -11,6 +11,9 @@
  * token-derived keys or nginx refuses the configuration; there is no silent
  * fallback to nginx's random per-process keys.
  *
+ * Also "hsmkeys_metrics;" in a location: Prometheus metrics of the http{}
+ * contexts summed over the workers (ngx_http_hsmkeys_metrics.c).
+ *
  *     load_module modules/ngx_http_hsmkeys_module.so;
  *     server {
  *         listen 443 ssl;
@@ -25,6 +28,7 @@
 #include <ngx_http.h>
 
 #include "ngx_hsmkeys_common.h"
+#include "ngx_http_hsmkeys_metrics.h"
 
 
 static char *ngx_http_hsmkeys_merge_srv_conf(ngx_conf_t *cf, void *parent,
@@ -77,12 +81,19 @@ static ngx_command_t  ngx_http_hsmkeys_commands[] = {
       offsetof(ngx_hsmkeys_srv_conf_t, lifetime),
       NULL },
 
+    { ngx_string("hsmkeys_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_hsmkeys_metrics_directive,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_hsmkeys_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_hsmkeys_metrics_preconf,      /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_hsmkeys_create_main_conf,          /* create main configuration */
@@ -143,7 +154,13 @@ ngx_http_hsmkeys_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_hsmkeys_init_process(ngx_cycle_t *cycle)
 {
-    return ngx_hsmkeys_init_worker(cycle,
-               ngx_http_cycle_get_module_main_conf(cycle,
-                                                   ngx_http_hsmkeys_module));
+    ngx_hsmkeys_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_hsmkeys_module);
+
+    if (ngx_hsmkeys_init_worker(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_hsmkeys_metrics_init_worker(cycle, mcf);
 }

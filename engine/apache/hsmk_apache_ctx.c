@@ -138,3 +138,21 @@ apr_status_t hsmk_ctx_probe(server_rec *s, apr_pool_t *ptemp,
         hsmkeys_close(ctx);
     return rv;
 }
+
+int hsmk_ctx_list(apr_pool_t *p, hsmkeys_ctx **out, int max)
+{
+    void *h = NULL;
+    apr_hash_index_t *hi;
+    int n = 0;
+
+    apr_pool_userdata_get(&h, HSMK_POOL_KEY, p);
+    if (h == NULL)
+        return 0;
+    /* the same hash in the parent and every child (inherited): one order */
+    for (hi = apr_hash_first(NULL, h); hi != NULL && n < max; hi = apr_hash_next(hi)) {
+        void *v;
+        apr_hash_this(hi, NULL, NULL, &v);
+        out[n++] = v;
+    }
+    return n;
+}

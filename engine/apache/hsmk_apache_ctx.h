@@ -33,4 +33,8 @@ apr_status_t hsmk_ctx_get(server_rec *s, apr_pool_t *p, const hsmk_srv_conf *c,
 apr_status_t hsmk_ctx_probe(server_rec *s, apr_pool_t *ptemp,
                             const hsmk_srv_conf *c);
 
+/* The contexts opened in pool p (at most max), in an order the children
+ * share with the parent.  Returns their number. */
+int hsmk_ctx_list(apr_pool_t *p, hsmkeys_ctx **out, int max);
+
 #endif /* HSMK_APACHE_CTX_H */

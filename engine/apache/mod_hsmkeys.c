@@ -11,7 +11,10 @@
  *                    mod_ssl_openssl.h), run in the parent after every
  *                    SSL_CTX is set up: opens the context and attaches the
  *                    ticket-key callback (hsmkeys_ssl_attach);
- *   post_config      warns when HSMKeysTickets is On but no SSL server got it.
+ *   post_config      warns when HSMKeysTickets is On but no SSL server got it;
+ *                    makes the metrics segment (hsmk_apache_metrics.c);
+ *   child_init, handler  "SetHandler hsmkeys-metrics": Prometheus metrics
+ *                    summed over the children.
  * Children fork after post_config; libhsmkeys notices the fork and
  * re-initialises PKCS#11 in the child by itself (event, worker, prefork).
  *
@@ -34,6 +37,7 @@
 
 #include "hsmk_apache_conf.h"
 #include "hsmk_apache_ctx.h"
+#include "hsmk_apache_metrics.h"
 
 /* mod_ssl's hook, as in httpd's modules/ssl/mod_ssl_openssl.h. */
 APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, init_server,
@@ -150,7 +154,13 @@ static int hsmk_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, base,
                      "mod_hsmkeys: HSMKeysTickets On, but no server with "
                      "SSLEngine on uses it: tickets are not shared");
+    hsmk_metrics_post_config(pconf, base);
     return OK;
+}
+
+static void hsmk_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    hsmk_metrics_child_init(pchild, s);
 }
 
 static void hsmk_register_hooks(apr_pool_t *p)
@@ -162,6 +172,8 @@ static void hsmk_register_hooks(apr_pool_t *p)
     ap_hook_post_config(hsmk_post_config, after_ssl, NULL, APR_HOOK_LAST);
     APR_OPTIONAL_HOOK(ssl, init_server, hsmk_init_server, NULL, NULL,
                       APR_HOOK_MIDDLE);
+    ap_hook_child_init(hsmk_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(hsmk_metrics_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 module AP_MODULE_DECLARE_DATA hsmkeys_module = {

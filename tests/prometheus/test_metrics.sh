@@ -7,6 +7,8 @@
 #     probe's count, summed over the workers;
 #   - hsmkeys-demo-server --metrics: the same count, and the count the server
 #     logs itself;
+#   - Apache httpd, event MPM with 2 children, "SetHandler hsmkeys-metrics":
+#     the same, summed over the children;
 #   - hsmkeys-haproxy-feeder --metrics: it derived and reports its token up;
 #   - every scrape passes `promtool check metrics`; hsmkeys_info's tag is the
 #     same for servers with the same master and domain, and differs for a
@@ -16,6 +18,7 @@
 set -u   # no pipefail: "grep -q" closing a pipe must not fail a check
 source "$HSMKEYS_ROOT/tests/lib/lab.sh"
 source "$HSMKEYS_ROOT/tests/nginx/nginx_lab.sh"
+source "$HSMKEYS_ROOT/tests/apache/apache_lab.sh"
 
 why=$(ngx_missing)
 [ -z "$why" ] && ! command -v promtool >/dev/null && why="promtool not installed (make deps: prometheus)"
@@ -110,4 +113,28 @@ tap_ok $? "feeder: --metrics serves a scrape promtool accepts"
 [ "$(value feeder "hsmkeys_token_up{$D}")" = 1 ] && [ "$(value feeder "hsmkeys_token_derivations_total{$D}")" -ge 2 ] \
     && [ "$(tag_of feeder)" = "$t2" ]
 tap_ok $? "feeder: token up, $(value feeder "hsmkeys_token_derivations_total{$D}") derivations, the fleet's tag"
+# ---- Apache httpd ----------------------------------------------------------------
+if ap_have_prereqs; then
+    lab_host A1 fleet && ap_give_host_to_user A1 && ap_tls_cert
+    AP_PORT=$(lab_port)
+    ap_write_conf A1 127.0.0.1 "$AP_PORT" event A1 \
+        '<Location "/metrics">' '  SetHandler hsmkeys-metrics' '</Location>'
+    ap_start A1 A1
+    ap_wait A1 127.0.0.1 "$AP_PORT"
+    tap_ok $? "Apache (event MPM, 2 children) with SetHandler hsmkeys-metrics"
+    ap_probe --tls1.2 --clients 1 --count 40 --interval 10 "127.0.0.1:$AP_PORT"
+    children=$(awk '$3 == "Resumed" { print $1 }' "$LAB/apache-A1/logs/access.log" | sort -u | wc -l)
+    sleep 1.5   # the other child publishes its row every second
+    curl -sfk "https://127.0.0.1:$AP_PORT/metrics" > "$LAB/apache.prom"
+    out=$(promtool check metrics < "$LAB/apache.prom" 2>&1)
+    [ -s "$LAB/apache.prom" ] && [ -z "$out" ]
+    tap_ok $? "Apache: promtool check metrics accepts the scrape $out"
+    AD="domain=\"$AP_SERVERNAME\""
+    got=$(value apache "hsmkeys_tickets_resumed_total{$AD}")
+    echo "# apache: probe resumed $AP_RESUMED (resumed by $children children), metrics say $got"
+    [ "$AP_RESUMED" = 39 ] && [ "$got" = 39 ] && [ "$children" -ge 2 ]
+    tap_ok $? "Apache: hsmkeys_tickets_resumed_total = $got = the probe's resumed reconnects, summed over $children children"
+else
+    tap_skip "Apache metrics" "$AP_MISSING"
+fi
 tap_done

@@ -1,10 +1,79 @@
 /* metrics_test.c - hsmkeys/src/metrics.c: the Prometheus rendering of
- * snapshots, their sum over processes, the histogram buckets.  With an
+ * snapshots, their sum over processes, the histogram buckets; and
+ * metrics_ctx.c: a real context's snapshot (SoftHSM2), versioned by size.
+ * With an
  * argument, prints a rendering of two sample snapshots for
  * `promtool check metrics` (tests/prometheus/test_rules.sh). */
 #include "test.h"
+#include "softhsm.h"
 #include <hsmkeys/hsmkeys.h>
+#include <stddef.h>
 #include <stdlib.h>
+
+static void context_cases(void)
+{
+    static t_hsm h;
+    hsmkeys_config *c = NULL;
+    hsmkeys_ctx *ctx = NULL;
+    hsmkeys_metrics m, big[2];
+    unsigned char name[16], aes[32], hmac[32];
+    char uri[800], tag[19];
+    uint64_t in_buckets = 0;
+    unsigned i;
+    int renew = 0;
+
+    if (t_fleet_setup(&h) != 0) {
+        t_skip("a context's snapshot", "SoftHSM2 set-up failed");
+        return;
+    }
+    t_uri(uri, sizeof uri, "S1", h.pin_file);
+    T_CASE("a context's snapshot: counters, histogram, tag of the key names, domain") {
+        T_RC(hsmkeys_config_new(&c), HSMKEYS_OK);
+        T_RC(hsmkeys_config_set(c, "uri", uri), HSMKEYS_OK);
+        T_RC(hsmkeys_config_set(c, "domain", "metrics.example"), HSMKEYS_OK);
+        T_RC(hsmkeys_open(c, &ctx), HSMKEYS_OK);
+        T_RC(hsmkeys_refresh(ctx), HSMKEYS_OK);
+        T_RC(hsmkeys_encrypt_key(ctx, name, aes, hmac), HSMKEYS_OK);
+        T_RC(hsmkeys_decrypt_key(ctx, name, aes, hmac, &renew), HSMKEYS_OK);
+        name[3] ^= 0x55; /* another tag: refused as foreign */
+        T_TRUE(hsmkeys_decrypt_key(ctx, name, aes, hmac, &renew) != HSMKEYS_OK);
+        name[3] ^= 0x55;
+        T_RC(hsmkeys_get_metrics(ctx, &m, sizeof m), HSMKEYS_OK);
+        T_EQ_INT(m.tickets_issued, 1);
+        T_EQ_INT(m.tickets_resumed, 1);
+        T_EQ_INT(m.refused_foreign, 1);
+        T_TRUE(m.token_derivations >= 2);
+        for (i = 0; i < HSMKEYS_METRICS_BUCKETS; i++)
+            in_buckets += m.derivation_buckets[i];
+        T_EQ_INT(in_buckets, m.token_derivations);
+        T_TRUE(m.derivation_nanoseconds > 0);
+        T_EQ_INT(m.token_up, 1);
+        T_EQ_INT(m.epoch, hsmkeys_current_epoch(ctx));
+        T_EQ_INT(m.epoch_seconds, 3600);
+        T_TRUE(m.encrypt_key_age_seconds >= 0 && m.encrypt_key_age_seconds < 3600);
+        T_EQ_INT(m.generation, 1);
+        T_EQ_MEM(m.tag, name + 1, HSMKEYS_TAG_LEN); /* name = 0x01 || tag || epoch */
+        T_EQ_STR(m.domain, "metrics.example");
+        t_hex(tag, sizeof tag, m.tag, HSMKEYS_TAG_LEN);
+    }
+    T_CASE("versioned by size: a smaller caller gets its prefix, a larger one zeros after") {
+        hsmkeys_metrics small;
+        memset(&small, 0xa5, sizeof small);
+        T_RC(hsmkeys_get_metrics(ctx, &small, offsetof(hsmkeys_metrics, refused_foreign)), HSMKEYS_OK);
+        T_EQ_INT(small.tickets_issued, 1);
+        T_EQ_INT(small.refused_foreign, 0xa5a5a5a5a5a5a5a5ull); /* not written */
+        memset(big, 0xa5, sizeof big);
+        T_RC(hsmkeys_get_metrics(ctx, big, sizeof big), HSMKEYS_OK);
+        T_EQ_INT(big[0].tickets_resumed, 1);
+        T_EQ_INT(((unsigned char *)&big[1])[0], 0);
+        T_EQ_INT(((unsigned char *)big)[sizeof big - 1], 0);
+        T_RC(hsmkeys_get_metrics(ctx, &small, 4), HSMKEYS_E_INVALID);
+        T_CONTAINS(hsmkeys_last_error(), "sizeof(hsmkeys_metrics)");
+    }
+    hsmkeys_close(ctx);
+    hsmkeys_config_free(c);
+    t_hsm_cleanup(&h);
+}
 
 static hsmkeys_metrics sample(const char *domain, uint64_t base)
 {
@@ -123,5 +192,6 @@ int main(int argc, char **argv)
         T_EQ_INT(hsmkeys_metrics_bucket_of(10000000001ull), HSMKEYS_METRICS_BUCKETS - 1);
         T_TRUE(hsmkeys_metrics_bucket_seconds(0) == 0.0001);
     }
+    context_cases();
     return t_done();
 }

@@ -457,12 +457,13 @@ static void *maint_main(void *arg)
 
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
+        int forced = m->force; /* a tool asked: re-read the token too */
         m->wake = 0;
         m->force = 0;
         m->cycles_begun++;
         pthread_mutex_unlock(&m->lock);
 
-        rc = hk_maint_cycle(ctx, 0);
+        rc = hk_maint_cycle(ctx, forced);
 
         pthread_mutex_lock(&m->lock);
         m->last_rc = rc;

@@ -22,9 +22,10 @@ struct modenv {
 static const struct modenv known[] = {
     { "libsofthsm2", "SoftHSM2", { "SOFTHSM2_CONF", NULL, NULL },
       "unset means /etc/softhsm/softhsm2.conf; its tokendir must be readable by the server's user" },
-    { "libtpm2_pkcs11", "tpm2-pkcs11", { "TPM2_PKCS11_STORE", "TPM2_PKCS11_TCTI", NULL },
-      "a tabrmd TCTI also needs tpm2-abrmd running and, with bus_type=session, "
-      "DBUS_SESSION_BUS_ADDRESS" },
+    { "libtpm2_pkcs11", "tpm2-pkcs11",
+      { "TPM2_PKCS11_STORE", "TPM2_PKCS11_TCTI", "DBUS_SESSION_BUS_ADDRESS" },
+      "a tabrmd TCTI needs tpm2-abrmd running (bus_type=session: on the bus "
+      "DBUS_SESSION_BUS_ADDRESS names)" },
     { "p11-kit-client", "p11-kit-client.so", { "P11_KIT_SERVER_ADDRESS", NULL, NULL },
       "it names the socket of a running 'p11-kit server' (unset: $XDG_RUNTIME_DIR/p11-kit/pkcs11)" },
 };

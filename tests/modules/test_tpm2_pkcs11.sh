@@ -69,8 +69,11 @@ printf '%s' "$MASTER_HEX" | python3 -c 'import sys; sys.stdout.buffer.write(byte
     tpm2_ptool link --label fleet --key-label fleet-known --userpin "$(cat "$P/fleet.pin")" \
         --path "$TPM2_PKCS11_STORE" "$P/known.pub" "$P/known.priv" >"$OUT/link.txt" 2>&1 &&
     oid=$(tpm_objid fleet fleet-known) && [ -n "$oid" ] &&
-    tpm2_ptool objmod --id "$oid" --key CKA_VALUE_LEN --value 32 --type int --path "$TPM2_PKCS11_STORE" >/dev/null 2>&1
-tap_ok $? "known master created inside the TPM (tpm2_create -i, tpm2_ptool link, objmod CKA_VALUE_LEN 32)"
+    tpm2_ptool objmod --id "$oid" --key CKA_VALUE_LEN --value 32 --type int --path "$TPM2_PKCS11_STORE" >/dev/null 2>&1 &&
+    # the TPM object needs sign|decrypt to take given bytes; PKCS#11 may use it for HMAC only
+    tpm2_ptool objmod --id "$oid" --key CKA_ENCRYPT --value false --type bool --path "$TPM2_PKCS11_STORE" >/dev/null 2>&1 &&
+    tpm2_ptool objmod --id "$oid" --key CKA_DECRYPT --value false --type bool --path "$TPM2_PKCS11_STORE" >/dev/null 2>&1
+tap_ok $? "known master created inside the TPM (tpm2_create -i, tpm2_ptool link, objmod CKA_VALUE_LEN 32, no ENCRYPT/DECRYPT)"
 "$TOOL" adopt "${TF[@]}" --key-label fleet-known >"$OUT/adopt-fleet.txt" 2>&1 &&
     grep -q "adopted the key as master 'hsmkeys-master' generation 1, active from 1970-01-01T00:00:00Z" "$OUT/adopt-fleet.txt"
 tap_ok $? "adopt gives it generation 1, active since time 0"

@@ -114,6 +114,7 @@ static int fleet_names(const struct hkt_opts *o, const char *token, const char *
     int rc = hsmkeys_config_new(&cfg);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "uri", uri);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "module", module);
+    if (rc == HSMKEYS_OK && o->module_args) rc = hsmkeys_config_set(cfg, "module-args", o->module_args);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "pin-source", pin);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "domain", o->domain);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "allow-extractable", "yes");

@@ -101,6 +101,35 @@ for v in 1.2 1.3; do
     sed 's/^/# /' "$OUT/cross-$v.txt"
 done
 
+# (5b) the same through real servers: hsmkeys-demo-server on the TPM token and
+# one on SoftHSM2's S1 behind HAProxy (tcp, round robin), hsmkeys-probe clients.
+if command -v haproxy >/dev/null && [ -x "$HSMKEYS_BUILD/hsmkeys-demo-server" ] && [ -x "$HSMKEYS_BUILD/hsmkeys-probe" ]; then
+    source "$HSMKEYS_ROOT/tests/lab/lib-probe.sh"
+    port=$(lab_port) pt=$(lab_port) ps=$(lab_port)
+    lab_spawn TPMSRV "$HSMKEYS_BUILD/hsmkeys-demo-server" --name TPM --listen 127.0.0.1:$pt \
+        --log "$LAB/TPMSRV.conns" -o "uri=$URI_F" -o "domain=$D" -o epoch=2s -o lifetime=20s
+    lab_spawn SHSMSRV env SOFTHSM2_CONF="$S1_CONF" "$HSMKEYS_BUILD/hsmkeys-demo-server" --name SHSM \
+        --listen 127.0.0.1:$ps --log "$LAB/SHSMSRV.conns" -o "uri=$S1_URI" -o "domain=$D" -o epoch=2s -o lifetime=20s
+    sed -e "s/@LB@/127.0.0.1:$port/" -e "s/@S1@/127.0.0.1:$pt/" -e "s/@S2@/127.0.0.1:$ps/" \
+        "$HSMKEYS_ROOT/demo/haproxy.cfg.in" > "$LAB/haproxy.cfg"
+    lab_spawn LB haproxy -db -f "$LAB/haproxy.cfg"
+    lab_wait_port $pt && lab_wait_port $ps && lab_wait_port $port
+    tap_ok $? "demo servers on the TPM token and on SoftHSM2 behind HAProxy are up"
+    for v in 1.3 1.2; do
+        "$HSMKEYS_BUILD/hsmkeys-probe" --tls$v -c 2 -d 4 -i 20 --sni $D --min-rate 99 \
+            --csv "$OUT/lb-$v.csv" 127.0.0.1:$port >"$OUT/lb-$v.out" 2>&1
+        rc=$?
+        r=$(csv_rate "$OUT/lb-$v.csv")
+        rt=$(csv_count "$OUT/lb-$v.csv" '$4 == "TPM" && $8 == 1') rs=$(csv_count "$OUT/lb-$v.csv" '$4 == "SHSM" && $8 == 1')
+        [ $rc = 0 ] && [ "$rt" -gt 0 ] && [ "$rs" -gt 0 ]
+        tap_ok $? "TLS $v through round robin: $r% of reconnects resumed (>= 99%), on the TPM server ($rt) and the SoftHSM2 one ($rs)"
+        sed -n 's/^resumed/# TLS '$v': resumed/p' "$OUT/lb-$v.out"
+    done
+    lab_stop LB; lab_stop TPMSRV; lab_stop SHSMSRV
+else
+    tap_skip "TPM and SoftHSM2 servers behind HAProxy" "haproxy, hsmkeys-demo-server or hsmkeys-probe missing"
+fi
+
 # (6) TPM-made keys: generation 1 now, generation 2 activating in an hour.
 tpm2_ptool addkey --label made --key-label vendor-1 --userpin "$(cat "$P/made.pin")" --algorithm=hmac:sha256 \
     --path "$TPM2_PKCS11_STORE" >"$OUT/addkey1.txt" 2>&1 &&

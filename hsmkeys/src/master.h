@@ -10,7 +10,8 @@
  *            (15 bytes; activation in unix seconds)
  *
  * A master whose CKA_ID has another form (one a vendor tool created) is
- * adopted as generation 0, active since time 0.
+ * read as generation 0, active since time 0, until `hsmkeys-tool adopt`
+ * gives it a generation and activation.
  */
 #ifndef HSMKEYS_MASTER_H
 #define HSMKEYS_MASTER_H

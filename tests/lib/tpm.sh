@@ -21,6 +21,7 @@ tpm_missing() {
     [ -r "$TPM_MODULE" ] || { echo "$TPM_MODULE absent (apt-get install libtpm2-pkcs11-1)"; return; }
     [ -n "$(ls /usr/lib/x86_64-linux-gnu/libtss2-tcti-tabrmd.so* 2>/dev/null)" ] ||
         { echo "libtss2-tcti-tabrmd0 not installed"; return; }
+    python3 -c 'import yaml' 2>/dev/null || { echo "python3-yaml not installed (tpm_objid reads tpm2_ptool's YAML)"; return; }
     echo ""
 }
 

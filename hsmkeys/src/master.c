@@ -83,7 +83,7 @@ static void read_master(hk_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, h
     mk->wrap_with_trusted = hk_attr_bool(m, s, h, CKA_WRAP_WITH_TRUSTED);
 }
 
-int hk_master_find(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u, hk_master **out, size_t *n)
+int hk_master_list(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u, hk_master **out, size_t *n)
 {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_ATTRIBUTE tmpl[3];
@@ -123,18 +123,46 @@ int hk_master_find(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u, hk_master
     for (i = 0; i < found; i++)
         read_master(m, s, handles[i], &list[i]);
     qsort(list, found, sizeof *list, cmp_activation);
-    for (i = 1; i < found; i++) {
-        if (list[i].generation == list[i - 1].generation) {
-            uint32_t g = list[i].generation;
-            free(list);
-            return hk_fail(HSMKEYS_E_NO_MASTER, "the token holds two masters of generation %u "
-                           "under this label: destroy the duplicate (hsmkeys-tool status)", g);
-        }
-    }
     *out = list;
     *n = found;
     return HSMKEYS_OK;
 }
+
+int hk_master_duplicate(const hk_master *list, size_t n, uint32_t *generation)
+{
+    size_t i, j;
+    /* sorted by activation, not generation: two keys of one generation
+     * but different activations need not be neighbours */
+    for (i = 0; i < n; i++)
+        for (j = i + 1; j < n; j++)
+            if (list[i].generation == list[j].generation) {
+                *generation = list[i].generation;
+                return 1;
+            }
+    return 0;
+}
+
+int hk_master_find(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u, hk_master **out, size_t *n)
+{
+    uint32_t g;
+    HK_TRY(hk_master_list(m, s, u, out, n));
+    if (hk_master_duplicate(*out, *n, &g)) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return hk_fail(HSMKEYS_E_NO_MASTER, "the token holds two masters of generation %u "
+                       "under this label, so servers cannot tell which one the fleet uses: "
+                       "destroy the one the other servers do not hold (hsmkeys-tool status "
+                       "shows both with their key check values)", g);
+    }
+    return HSMKEYS_OK;
+}
+
+/* How to replace a refused master: not every token can generate one through
+ * PKCS#11 (tpm2-pkcs11 and many HSMs make keys only with their own tools). */
+#define HK_MASTER_REMAKE "destroy it and make a new one: hsmkeys-tool create, or where the " \
+    "token makes keys only with its own tool, that tool (SENSITIVE, not EXTRACTABLE) and then " \
+    "hsmkeys-tool adopt"
 
 int hk_master_check_policy(const hk_master *mk, int allow_extractable)
 {
@@ -144,12 +172,11 @@ int hk_master_check_policy(const hk_master *mk, int allow_extractable)
                        mk->generation, (unsigned long)mk->key_type);
     if (mk->sensitive != 1)
         return hk_fail(HSMKEYS_E_UNSAFE_MASTER, "master generation %u is not CKA_SENSITIVE: its "
-                       "value can be read from the token; destroy it and create a new one with "
-                       "hsmkeys-tool create", mk->generation);
+                       "value can be read from the token; " HK_MASTER_REMAKE, mk->generation);
     if (mk->extractable != 0 && mk->wrap_with_trusted != 1)
         return hk_fail(HSMKEYS_E_UNSAFE_MASTER, "master generation %u is CKA_EXTRACTABLE without "
-                       "CKA_WRAP_WITH_TRUSTED: anyone with the user PIN can export it; destroy it "
-                       "and create a new one with hsmkeys-tool create", mk->generation);
+                       "CKA_WRAP_WITH_TRUSTED: anyone with the user PIN can export it; "
+                       HK_MASTER_REMAKE, mk->generation);
     if (mk->extractable != 0 && !allow_extractable)
         return hk_fail(HSMKEYS_E_UNSAFE_MASTER, "master generation %u is still CKA_EXTRACTABLE: "
                        "finish the cloning ceremony and seal it (hsmkeys-tool seal)",

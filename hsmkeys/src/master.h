@@ -10,7 +10,8 @@
  *            (15 bytes; activation in unix seconds)
  *
  * A master whose CKA_ID has another form (one a vendor tool created) is
- * adopted as generation 0, active since time 0.
+ * read as generation 0, active since time 0, until `hsmkeys-tool adopt`
+ * gives it a generation and activation.
  */
 #ifndef HSMKEYS_MASTER_H
 #define HSMKEYS_MASTER_H
@@ -43,6 +44,13 @@ int hk_master_id_decode(const unsigned char *id, size_t len,
  * Returns HSMKEYS_OK, HSMKEYS_E_NO_MASTER, HSMKEYS_E_TOKEN, HSMKEYS_E_NOMEM. */
 int hk_master_find(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u,
                    hk_master **out, size_t *n) HK_WARN_UNUSED;
+/* hk_master_find without the duplicate check: the provisioning tool lists
+ * every key so an operator can see which of two of a generation to remove. */
+int hk_master_list(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u,
+                   hk_master **out, size_t *n) HK_WARN_UNUSED;
+/* 1 and the generation if two keys of the list share one, else 0.  Such a
+ * token is refused: servers could pick different keys for one name. */
+int hk_master_duplicate(const hk_master *list, size_t n, uint32_t *generation);
 
 /* Refuse a master that is not SENSITIVE, or EXTRACTABLE (unless
  * allow_extractable), or EXTRACTABLE without WRAP_WITH_TRUSTED (always).

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "p11.h"
+#include "modenv.h"
 
 struct hk_module {
     struct hk_module *next;
@@ -220,13 +221,10 @@ int hk_module_get(const char *path, const char *init_args, hk_module **out)
     if (rv == CKR_OK) {
         m->we_initialized = 1;
     } else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        char hint[700];
+        hk_modenv_init_hint(path, init_args, rv, hint, sizeof hint);
         rc = hk_fail(HSMKEYS_E_MODULE, "C_Initialize of %s failed: %s (0x%lx)%s", path,
-                     hk_ckr_name(rv), (unsigned long)rv,
-                     init_args != NULL ? "; check module-args" :
-                     rv == CKR_ARGUMENTS_BAD ? "; the module needs init args: set module-args "
-                     "(NSS softokn: configdir='sql:DIR' certPrefix='' keyPrefix='' "
-                     "secmod='secmod.db' flags=)" :
-                     "; does the module need init args (module-args)?");
+                     hk_ckr_name(rv), (unsigned long)rv, hint);
         goto fail;
     }
     m->pid = getpid();
@@ -382,9 +380,11 @@ static int token_find_once(hk_module *m, const hk_uri *u, CK_SLOT_ID *slot, int 
     if (found > 1)
         return hk_fail(HSMKEYS_E_NO_TOKEN, "%d tokens match the URI (%s): add token=<label> "
                        "or serial=<serial> to select one", found, names);
+    char hint[700];
+    hk_modenv_token_hint(m->path, hint, sizeof hint);
     return hk_fail(HSMKEYS_E_NO_TOKEN, "no token matches the URI in module %s (tokens "
-                   "present: %s): check token=/serial= and that the token is initialised",
-                   m->path, names[0] ? names : "none");
+                   "present: %s): check token=/serial= and that the token is initialised%s",
+                   m->path, names[0] ? names : "none", hint);
 }
 
 int hk_token_find(hk_module *m, const hk_uri *u, CK_SLOT_ID *slot)

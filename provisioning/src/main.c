@@ -39,6 +39,14 @@ static const struct hkt_cmd cmds[] = {
      "--token LABEL|--uri URI --pin-source FILE (--activate-at TIME|--activate-in DUR)\n"
      "       [--generation N] [--clonable]\n"
      "  Activation must be in the future and after every other generation's.\n"},
+    {"adopt", hkt_cmd_adopt, "make a key the token's own tool created a master generation",
+     "--token LABEL|--uri URI --pin-source FILE (--key-label L|--key-id HEX)\n"
+     "       [--generation N] [--activate-at TIME|--activate-in DUR] [--label LABEL]\n"
+     "  For tokens that make secret keys only with their own tools (tpm2-pkcs11,\n"
+     "  many HSMs).  Checks the key against the master policy, then sets its\n"
+     "  CKA_LABEL to the master label and its CKA_ID to the generation and\n"
+     "  activation.  First generation: default 1, active since time 0; later\n"
+     "  ones follow the rules of rotate (activation in the future).\n"},
     {"transport-keygen", hkt_cmd_transport_keygen, "host B: make an RSA-2048 transport key pair",
      "--token LABEL|--uri URI --pin-source FILE [--out PUBFILE] [--format pem|der]\n"
      "  The private key is UNWRAP-only and never extractable.\n"},
@@ -108,7 +116,7 @@ static void usage_cmd(FILE *f, const struct hkt_cmd *c)
 enum {
     O_MODULE = 256, O_MODARGS, O_URI, O_TOKEN, O_LABEL, O_PIN, O_SOPIN, O_IN, O_OUT, O_TO,
     O_KCV, O_DOMAIN, O_FORMAT, O_NAME, O_EPOCH, O_LIFETIME, O_NOW, O_ACT_AT,
-    O_ACT_IN, O_GEN, O_CLONABLE, O_TESTS, O_NOCLONE, O_HELP
+    O_ACT_IN, O_GEN, O_CLONABLE, O_TESTS, O_NOCLONE, O_KEYLABEL, O_KEYID, O_HELP
 };
 
 static const struct option longopts[] = {
@@ -135,6 +143,8 @@ static const struct option longopts[] = {
     {"clonable", no_argument, NULL, O_CLONABLE},
     {"i-understand-this-is-for-tests", no_argument, NULL, O_TESTS},
     {"no-clone", no_argument, NULL, O_NOCLONE},
+    {"key-label", required_argument, NULL, O_KEYLABEL},
+    {"key-id", required_argument, NULL, O_KEYID},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -225,6 +235,8 @@ static int parse(int argc, char **argv, struct hkt_opts *o, int *help)
         case O_CLONABLE: o->clonable = 1; break;
         case O_TESTS: o->for_tests = 1; break;
         case O_NOCLONE: o->no_clone = 1; break;
+        case O_KEYLABEL: o->key_label = optarg; break;
+        case O_KEYID: o->key_id = optarg; break;
         case 'h':
         case O_HELP: *help = 1; break;
         default:

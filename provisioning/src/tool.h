@@ -45,6 +45,8 @@ struct hkt_opts {
     const char *domain;        /* --domain */
     const char *format;        /* --format pem|der */
     const char *name;          /* --name: host name recorded on a trusted key */
+    const char *key_label;     /* --key-label: adopt: the vendor-made key's label */
+    const char *key_id;        /* --key-id: adopt: its CKA_ID in hex */
     int64_t epoch_seconds;     /* --epoch */
     int64_t lifetime_seconds;  /* --lifetime */
     int64_t now;               /* --now (tests and dry runs), else time() */
@@ -100,7 +102,13 @@ int hkt_find(struct hkt_conn *c, CK_ATTRIBUTE *tmpl, CK_ULONG n,
              CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *found);
 int hkt_get_bytes(struct hkt_conn *c, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t,
                   unsigned char **out, size_t *len);
-int hkt_masters(struct hkt_conn *c, hk_master **out, size_t *n); /* n may be 0 */
+/* Every generation of the master label, sorted by activation; n may be 0.
+ * hkt_masters refuses (error printed) two keys of one generation;
+ * hkt_masters_all lists them (status shows them so one can be removed) and
+ * hkt_report_duplicate prints that error, returning 1, if there are. */
+int hkt_masters(struct hkt_conn *c, hk_master **out, size_t *n);
+int hkt_masters_all(struct hkt_conn *c, hk_master **out, size_t *n);
+int hkt_report_duplicate(struct hkt_conn *c, const hk_master *m, size_t n, uint32_t *gen);
 const hk_master *hkt_master_gen(const hk_master *m, size_t n, uint32_t gen);
 int hkt_kcv(struct hkt_conn *c, CK_OBJECT_HANDLE key, unsigned char kcv[HK_CHECK_VALUE_LEN]);
 int hkt_destroy(struct hkt_conn *c, CK_OBJECT_HANDLE o, const char *what);
@@ -125,6 +133,14 @@ int hkt_cmd_init(struct hkt_opts *o);
 int hkt_cmd_create(struct hkt_opts *o);
 int hkt_cmd_import_test(struct hkt_opts *o);
 int hkt_cmd_rotate(struct hkt_opts *o);
+int hkt_cmd_adopt(struct hkt_opts *o);
+
+/* cmd_master.c: the schedule rules for a new generation of an existing
+ * master (rotate, adopt).  hkt_rotation_time_ok returns an HKT_EXIT_* code;
+ * hkt_next_generation 0 and the generation to take, or -1 (error printed). */
+int hkt_rotation_time_ok(const struct hkt_opts *o);
+int hkt_next_generation(const struct hkt_opts *o, struct hkt_conn *c, const hk_master *m,
+                        size_t n, uint32_t *gen);
 int hkt_cmd_transport_keygen(struct hkt_opts *o);
 int hkt_cmd_transport_export(struct hkt_opts *o);
 int hkt_cmd_trust(struct hkt_opts *o);

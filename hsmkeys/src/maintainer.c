@@ -457,7 +457,7 @@ static void *maint_main(void *arg)
 
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
-        int forced = m->force; /* a tool asked: re-read the token too */
+        int forced = m->force == 2; /* hsmkeys_refresh: re-read the token too */
         m->wake = 0;
         m->force = 0;
         m->cycles_begun++;
@@ -547,7 +547,7 @@ void hk_maint_wake(struct hsmkeys_ctx *ctx)
     pthread_mutex_unlock(&m->lock);
 }
 
-int hk_maint_wait_cycle(struct hsmkeys_ctx *ctx, int64_t timeout_ms)
+int hk_maint_wait_cycle(struct hsmkeys_ctx *ctx, int64_t timeout_ms, int reread)
 {
     hk_maint *m = &ctx->m;
     struct timespec ts;
@@ -564,7 +564,7 @@ int hk_maint_wait_cycle(struct hsmkeys_ctx *ctx, int64_t timeout_ms)
     }
     pthread_mutex_lock(&m->lock);
     target = m->cycles_begun + 1; /* a cycle that starts after this call */
-    m->force = 1;
+    m->force = reread ? 2 : 1;
     pthread_cond_signal(&m->wake_cond);
     while (m->cycles_done < target && !m->exited)
         if (pthread_cond_timedwait(&m->done_cond, &m->lock, &ts) == ETIMEDOUT)

@@ -210,7 +210,8 @@ void t_uri(char *out, size_t len, const char *token, const char *pin_file)
              token, T_SOFTHSM_MODULE, pin_file);
 }
 
-static int64_t t_clock_read(void *arg) { return *(int64_t *)arg; }
+/* Atomic: the context's maintainer thread reads the clock while the test moves it. */
+static int64_t t_clock_read(void *arg) { return __atomic_load_n((int64_t *)arg, __ATOMIC_RELAXED); }
 static void t_quiet_log(void *arg, int level, const char *msg)
 {
     (void)arg;

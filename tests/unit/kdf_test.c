@@ -67,7 +67,7 @@ static int64_t clock_now;
 
 static int64_t t_clock_read_var(void *arg)
 {
-    return *(int64_t *)arg;
+    return __atomic_load_n((int64_t *)arg, __ATOMIC_RELAXED);
 }
 
 static void check_vector(const t_hsm *h, const vec *v)
@@ -92,7 +92,7 @@ static void check_vector(const t_hsm *h, const vec *v)
         T_RC(hk_kdf_check_value(ossl_prf, (void *)v->master, kcv), HSMKEYS_OK);
         T_EQ_MEM(kcv, v->kcv, 8);
         /* the token */
-        clock_now = (int64_t)(v->epoch * 3600);
+        __atomic_store_n(&clock_now, (int64_t)(v->epoch * 3600), __ATOMIC_RELAXED);
         ctx = t_open(h, strcmp(v->seed, "fleet") == 0 ? "S1" : "S3", v->domain, NULL, NULL, &clock_now);
         T_TRUE(ctx != NULL);
         if (ctx != NULL) {
@@ -177,7 +177,7 @@ static void check_cache_vectors(const t_hsm *h, const char *root)
                 n++;
                 if (doc != NULL)
                     T_CONTAINS(doc, val);
-                clock_now = (int64_t)(epoch * 3600);
+                __atomic_store_n(&clock_now, (int64_t)(epoch * 3600), __ATOMIC_RELAXED);
                 t_uri(uri, sizeof uri, strcmp(seed, "fleet") == 0 ? "S1" : "S3", h->pin_file);
                 T_RC(hsmkeys_config_new(&c), HSMKEYS_OK);
                 hsmkeys_config_set(c, "uri", uri);

@@ -33,8 +33,7 @@ typedef struct sc_conn {
     pid_t pid;
     unsigned pending;        /* replies not read yet */
     int auth_pending;        /* the first of them is AUTH's */
-    int64_t down_until;      /* breaker open until (monotonic ms) */
-    unsigned backoff_ms;
+    unsigned gen;            /* the store's failure generation when connected */
     unsigned timeout_set;    /* socket timeout now set on rc (ms) */
 } sc_conn;
 
@@ -44,7 +43,14 @@ struct sc_store {
     void *log_arg;
     pthread_key_t key;
     int refs;
-    int down;                /* some connection is failing (for the log) */
+    /* The breaker, one per process and store: a failure seen by any thread
+     * closes every thread's connection (they are re-made on next use, after
+     * the backoff), so one dead or stopped Redis costs the process one
+     * timeout per backoff interval, not one per thread. */
+    pthread_mutex_t lock;
+    unsigned gen;            /* bumped by each failure */
+    int64_t down_until;      /* monotonic ms; 0: closed */
+    unsigned backoff_ms;     /* 0: healthy */
     int64_t last_log;        /* monotonic ms of the last "down" line */
     uint64_t hits, misses, skipped, failures, writes, dropped, connects;
 };
@@ -102,6 +108,7 @@ sc_store *sc_store_new(const sc_conf *conf, sc_log_fn log, void *log_arg)
         free(st);
         return NULL;
     }
+    pthread_mutex_init(&st->lock, NULL);
     st->log = log;
     st->log_arg = log_arg;
     st->refs = 1;
@@ -125,6 +132,7 @@ void sc_store_free(sc_store *st)
         conn_destroy(c);
     }
     pthread_key_delete(st->key);
+    pthread_mutex_destroy(&st->lock);
     sc_conf_clear(&st->conf);
     free(st);
 }
@@ -145,38 +153,55 @@ void sc_store_get_stats(const sc_store *st, sc_store_stats *o)
     o->connects = __atomic_load_n(&st->connects, __ATOMIC_RELAXED);
 }
 
-/* Close the connection and open the breaker; one log line per
- * SC_LOG_EVERY_MS and store, whatever the number of threads failing. */
+/* Close the connection; if nobody reported a failure since it was made,
+ * open (or extend) the breaker for every thread.  One log line per
+ * SC_LOG_EVERY_MS and store. */
 static void conn_fail(sc_store *st, sc_conn *c, const char *what)
 {
     char addr[160];
-    int64_t t = now_ms(), last;
+    int64_t t = now_ms();
+    unsigned backoff = 0;
+    int say = 0;
 
+    pthread_mutex_lock(&st->lock);
+    if (c->gen == st->gen) {
+        st->gen++;
+        st->backoff_ms = st->backoff_ms == 0 ? SC_STORE_BACKOFF_MIN_MS
+                         : st->backoff_ms * 2 > SC_STORE_BACKOFF_MAX_MS ? SC_STORE_BACKOFF_MAX_MS
+                         : st->backoff_ms * 2;
+        st->down_until = t + st->backoff_ms;
+        backoff = st->backoff_ms;
+        if (st->last_log == 0 || t - st->last_log >= SC_LOG_EVERY_MS) {
+            st->last_log = t;
+            say = 1;
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
     conn_close(c);
-    c->backoff_ms = c->backoff_ms == 0 ? SC_STORE_BACKOFF_MIN_MS
-                    : c->backoff_ms * 2 > SC_STORE_BACKOFF_MAX_MS ? SC_STORE_BACKOFF_MAX_MS
-                    : c->backoff_ms * 2;
-    c->down_until = t + c->backoff_ms;
     ADD(st->failures);
-    __atomic_store_n(&st->down, 1, __ATOMIC_RELAXED);
-    last = __atomic_load_n(&st->last_log, __ATOMIC_RELAXED);
-    if ((last == 0 || t - last >= SC_LOG_EVERY_MS) &&
-        __atomic_compare_exchange_n(&st->last_log, &last, t, 0, __ATOMIC_RELAXED,
-                                    __ATOMIC_RELAXED))
+    if (say)
         slog(st, LOG_WARNING, "session cache store %s: %s; session-ID clients "
              "get full handshakes until it answers (retry in %u ms; this "
              "message at most every %d s)", sc_conf_addr(&st->conf, addr, sizeof addr),
-             what, c->backoff_ms, SC_LOG_EVERY_MS / 1000);
+             what, backoff, SC_LOG_EVERY_MS / 1000);
 }
 
 static void conn_good(sc_store *st, sc_conn *c)
 {
     char addr[160];
-    int was = c->backoff_ms != 0;
+    int was = 0;
 
-    c->backoff_ms = 0;
-    c->down_until = 0;
-    if (was && __atomic_exchange_n(&st->down, 0, __ATOMIC_RELAXED))
+    (void)c;
+    if (__atomic_load_n(&st->backoff_ms, __ATOMIC_RELAXED) == 0)
+        return;
+    pthread_mutex_lock(&st->lock);
+    if (st->backoff_ms != 0) {
+        st->backoff_ms = 0;
+        st->down_until = 0;
+        was = 1;
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (was)
         slog(st, LOG_NOTICE, "session cache store %s answers again",
              sc_conf_addr(&st->conf, addr, sizeof addr));
 }
@@ -220,6 +245,8 @@ static sc_conn *conn_get(sc_store *st)
 {
     sc_conn *c = pthread_getspecific(st->key);
     char what[200];
+    int64_t down_until;
+    unsigned gen;
     int a;
 
     if (c == NULL) {
@@ -234,12 +261,18 @@ static sc_conn *conn_get(sc_store *st)
         conn_close(c);
         c->pid = getpid();
     }
-    if (c->rc != NULL)
+    pthread_mutex_lock(&st->lock);
+    gen = st->gen;
+    down_until = st->down_until;
+    pthread_mutex_unlock(&st->lock);
+    if (c->rc != NULL && c->gen == gen)
         return c;
-    if (c->down_until != 0 && now_ms() < c->down_until) {
+    conn_close(c); /* another thread saw the store fail since we connected */
+    if (down_until != 0 && now_ms() < down_until) {
         ADD(st->skipped);
         return NULL;
     }
+    c->gen = gen;
     c->rc = connect_to(&st->conf, st->conf.connect_timeout_ms);
     if (c->rc == NULL || c->rc->err) {
         snprintf(what, sizeof what, "cannot connect: %s",
@@ -390,12 +423,11 @@ int sc_store_get(sc_store *st, const char *key, unsigned char *buf, size_t cap,
     conn_good(st, c);
     return rc;
 io:
-    snprintf(what, sizeof what, "%s",
-             c->rc != NULL && c->rc->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
-             ? "no reply within the timeout" : c->rc != NULL && c->rc->err ? c->rc->errstr
-             : "no reply within the timeout");
-    if (strstr(what, "temporarily unavailable") != NULL)
+    /* hiredis reports a socket timeout as EAGAIN's text */
+    if (c->rc == NULL || c->rc->err == 0 || strstr(c->rc->errstr, "temporarily unavailable") != NULL)
         snprintf(what, sizeof what, "no reply within %u ms (timeout)", st->conf.timeout_ms);
+    else
+        snprintf(what, sizeof what, "%s", c->rc->errstr);
     conn_fail(st, c, what);
     return SC_STORE_DOWN;
 }

@@ -239,6 +239,20 @@ static int append_auth(redisContext *rc, const sc_conf *conf)
     return redisAppendCommandArgv(rc, 2, argv, lens) == REDIS_OK ? 1 : -1;
 }
 
+/* Whether an idle connection is still open at the other end: a store that
+ * restarted closed it, and using it would cost this lookup (or lose this
+ * write).  Readable with nothing pending is a close (or garbage) too. */
+static int conn_alive(sc_conn *c)
+{
+    struct pollfd p = { c->rc->fd, POLLIN | POLLRDHUP, 0 };
+
+    if (poll(&p, 1, 0) <= 0)
+        return 1;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+        return 0;
+    return c->pending > 0;
+}
+
 /* The calling thread's connection, connected; NULL while the breaker is
  * open or when connecting fails (the breaker is then open). */
 static sc_conn *conn_get(sc_store *st)
@@ -265,9 +279,11 @@ static sc_conn *conn_get(sc_store *st)
     gen = st->gen;
     down_until = st->down_until;
     pthread_mutex_unlock(&st->lock);
-    if (c->rc != NULL && c->gen == gen)
+    if (c->rc != NULL && c->gen == gen && conn_alive(c))
         return c;
-    conn_close(c); /* another thread saw the store fail since we connected */
+    /* closed by the store (e.g. it restarted), or another thread saw it
+     * fail since we connected: make a new one (unless the breaker is open) */
+    conn_close(c);
     if (down_until != 0 && now_ms() < down_until) {
         ADD(st->skipped);
         return NULL;

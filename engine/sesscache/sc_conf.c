@@ -47,6 +47,7 @@ int sc_conf_url(sc_conf *c, const char *url, char *err, size_t errlen)
         return -1;
     }
     h = url + 8;
+    c->port = 6379;
     if (*h == '[') {
         end = strchr(h, ']');
         if (end == NULL) {

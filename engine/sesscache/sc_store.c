@@ -6,8 +6,8 @@
  * key; each thread's sc_conn (created on its first call) holds its
  * hiredis context, the number of replies still to read (the first may be
  * AUTH's), and its breaker state.  The deadline is enforced by our own read
- * loop: before each read the socket timeout is set to what remains, so a
- * server that trickles replies cannot stretch the wait either.
+ * loop: before each read it waits (ppoll) at most what remains, so a server
+ * that trickles replies cannot stretch the wait either.
  */
 #include <errno.h>
 #include <poll.h>
@@ -319,19 +319,39 @@ static int flush(sc_conn *c)
     return 0;
 }
 
-/* One reply before the deadline (ms, monotonic); NULL on error/timeout. */
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One reply before the deadline (ns, monotonic); NULL on error/timeout.
+ * ppoll waits on a high-resolution timer: the socket's SO_RCVTIMEO is
+ * rounded up to scheduler ticks (10 ms at HZ=100) and only a backstop. */
 static redisReply *read_reply(sc_conn *c, int64_t deadline)
 {
     void *r = NULL;
 
     for (;;) {
+        struct pollfd p = { c->rc->fd, POLLIN, 0 };
+        struct timespec ts;
         int64_t left;
+        int n;
+
         if (redisGetReplyFromReader(c->rc, &r) != REDIS_OK)
             return NULL;
         if (r != NULL)
             return r;
-        left = deadline - now_ms();
-        if (left <= 0 || set_timeout(c, (unsigned)left) != 0)
+        left = deadline - now_ns();
+        if (left <= 0)
+            return NULL;
+        ts.tv_sec = (time_t)(left / 1000000000);
+        ts.tv_nsec = (long)(left % 1000000000);
+        n = ppoll(&p, 1, &ts, NULL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
             return NULL;
         if (redisBufferRead(c->rc) != REDIS_OK)
             return NULL;
@@ -391,7 +411,7 @@ fail:
 int sc_store_get(sc_store *st, const char *key, unsigned char *buf, size_t cap,
                  size_t *len)
 {
-    int64_t deadline = now_ms() + st->conf.timeout_ms;
+    int64_t deadline = now_ns() + (int64_t)st->conf.timeout_ms * 1000000;
     sc_conn *c = conn_get(st);
     const char *argv[2] = { "GET", key };
     size_t lens[2] = { 3, strlen(key) };

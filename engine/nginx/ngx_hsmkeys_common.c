@@ -456,7 +456,7 @@ ngx_hsmkeys_refresh_handler(ngx_event_t *ev)
 
         /* libhsmkeys drops what the PKCS#11 module leaves on the OpenSSL
          * error queue, so the worker's next handshake is not failed by it */
-        rc = hsmkeys_refresh(op[i].hk);
+        rc = hsmkeys_start(op[i].hk, 0); /* never waits: the maintainer thread derives */
 
         if (rc != HSMKEYS_OK) {
             ngx_log_error(NGX_LOG_WARN, ev->log, 0,

@@ -21,3 +21,10 @@ ALL_TARGETS += $(SC_A)
 $(B)/obj/tests/unit/sc_%_test.o: ALL_CFLAGS += -Iengine/sesscache
 $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/sc_*_test.c)): $(SC_A)
 $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/sc_*_test.c)): LIB_LIBS += $(LIB_A) $(SC_LIBS)
+
+# Test tool of tests/sesscache/test_sesscache_store.sh (a real Redis).
+$(B)/tests/t-sc-store: $(B)/obj/tests/sesscache/t-sc-store.o $(TEST_LIB_OBJS) $(SC_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(SC_LIBS) $(LIB_LIBS)
+$(B)/obj/tests/sesscache/t-sc-store.o: ALL_CFLAGS += -Iengine/sesscache -Itests/lib
+TEST_BINS += $(B)/tests/t-sc-store

@@ -193,7 +193,7 @@ int hk_token_source_open(const hk_token_source_opts *o, hk_keysource **out)
     }
     for (i = 0; i < t->nmasters; i++) {
         struct hk_master_prf prf = { t->module, t->session, t->masters[i].handle, CKR_OK, 0 };
-        rc = hk_master_check_policy(&t->masters[i], o->allow_extractable);
+        rc = hk_master_check_policy(&t->masters[i], o->allow_extractable, o->warn, o->warn_arg);
         if (rc != HSMKEYS_OK)
             goto fail;
         rc = hk_kdf_name_tag(hk_master_prf, &prf, t->domain, t->base.gens[i].tag);

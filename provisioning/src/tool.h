@@ -85,6 +85,7 @@ int hkt_uri_for(const char *attr, const char *value, char *out, size_t outlen);
 void hkt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void hkt_err_lib(const char *what);  /* prints what + hsmkeys_last_error() */
 void hkt_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void hkt_warn_cb(void *arg, const char *msg); /* hk_master_check_policy's warnings */
 void hkt_hex(char *out, const unsigned char *p, size_t len); /* 2*len+1 */
 int hkt_unhex(const char *s, unsigned char *out, size_t len);
 int hkt_parse_time(const char *s, int64_t *out);     /* unix secs or ISO-8601 Z */

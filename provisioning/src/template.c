@@ -5,12 +5,20 @@
 void hkt_master_tmpl_add(struct hkt_master_tmpl *m, CK_ATTRIBUTE_TYPE type, void *value,
                          CK_ULONG len)
 {
-    if (m->n < HKT_TMPL_MAX) {
-        m->attrs[m->n].type = type;
-        m->attrs[m->n].pValue = value;
-        m->attrs[m->n].ulValueLen = len;
-        m->n++;
+    CK_ULONG at = m->n;
+    if (m->n >= HKT_TMPL_MAX)
+        return;
+    /* CKA_MODIFIABLE stays last: SoftHSM2 2.6.1 applies a C_UnwrapKey
+     * template in order and refuses (CKR_ATTRIBUTE_READ_ONLY) attributes
+     * that follow MODIFIABLE=FALSE. */
+    if (at > 0 && m->attrs[at - 1].type == CKA_MODIFIABLE) {
+        m->attrs[at] = m->attrs[at - 1];
+        at--;
     }
+    m->attrs[at].type = type;
+    m->attrs[at].pValue = value;
+    m->attrs[at].ulValueLen = len;
+    m->n++;
 }
 
 int hkt_master_tmpl_drop(struct hkt_master_tmpl *m, CK_ATTRIBUTE_TYPE type)
@@ -60,10 +68,10 @@ void hkt_master_tmpl_init(struct hkt_master_tmpl *m, CK_KEY_TYPE key_type, int t
     hkt_master_tmpl_add(m, CKA_WRAP, &m->no, sizeof m->no);
     hkt_master_tmpl_add(m, CKA_UNWRAP, &m->no, sizeof m->no);
     hkt_master_tmpl_add(m, CKA_DERIVE, &m->no, sizeof m->no);
-    hkt_master_tmpl_add(m, CKA_MODIFIABLE, &m->changeable, sizeof m->changeable);
     hkt_master_tmpl_add(m, CKA_COPYABLE, &m->changeable, sizeof m->changeable);
     hkt_master_tmpl_add(m, CKA_LABEL, (void *)(uintptr_t)label, strlen(label));
     hkt_master_tmpl_add(m, CKA_ID, m->id, HK_MASTER_ID_LEN);
+    hkt_master_tmpl_add(m, CKA_MODIFIABLE, &m->changeable, sizeof m->changeable);
 }
 
 int hkt_master_id_free(struct hkt_conn *c, const unsigned char id[HK_MASTER_ID_LEN],

@@ -42,6 +42,7 @@ struct hkt_opts {
     const char *out;           /* --out */
     const char *to;            /* --to: transport public key file (wrap) */
     const char *expect_kcv;    /* --expect-kcv */
+    const char *expect_fp;     /* --expect-fingerprint (trust) */
     const char *domain;        /* --domain */
     const char *format;        /* --format pem|der */
     const char *name;          /* --name: host name recorded on a trusted key */
@@ -77,6 +78,8 @@ struct hkt_conn {
 int hkt_conn_open(struct hkt_conn *c, const struct hkt_opts *o, int login);
 void hkt_conn_close(struct hkt_conn *c);
 int hkt_read_pin(const char *source, const char *prompt, hk_secret *pin);
+/* Refuse a URI that carries pin-value (message printed): -1, else 0. */
+int hkt_uri_refuse_pin(const char *uri);
 const char *hkt_module_path(const struct hkt_opts *o);
 /* Build "pkcs11:token=<label>" style URIs with percent-encoding. */
 int hkt_uri_for(const char *attr, const char *value, char *out, size_t outlen);

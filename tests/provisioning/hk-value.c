@@ -12,6 +12,8 @@
  *       prints each master's protection and usage attributes, one line per
  *       generation ("gen 1: sensitive=1 extractable=0 modifiable=0 ...";
  *       -1: unreadable).
+ *   hk-value count MODULE TOKEN LABEL PINFILE
+ *       prints how many secret keys the token holds, under any label.
  *   hk-value tamper MODULE TOKEN LABEL PINFILE
  *       what a user-PIN holder could try to re-flag a master: set
  *       CKA_DERIVE=TRUE, rewrite CKA_ID (generation 9, activation 2033),
@@ -73,7 +75,7 @@ static int attack(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, const hk_master *
 int main(int argc, char **argv)
 {
     int plain = argc >= 2 && (!strcmp(argv[1], "read") || !strcmp(argv[1], "attrs") ||
-                              !strcmp(argv[1], "tamper"));
+                              !strcmp(argv[1], "tamper") || !strcmp(argv[1], "count"));
     if (argc < 6 || (!plain && strcmp(argv[1], "unsafe") && strcmp(argv[1], "attack")) ||
         (!plain && argc < 7)) {
         fprintf(stderr, "usage: hk-value read|attrs|tamper|unsafe|attack MODULE TOKEN LABEL PINFILE [GEN|PUBLABEL]\n");
@@ -114,6 +116,20 @@ int main(int argc, char **argv)
         if (hk_p11_check(f->C_GenerateKey(s, &mech, t, sizeof t / sizeof t[0], &h), "C_GenerateKey") != HSMKEYS_OK)
             fail("generate");
         printf("# planted unsafe generation %s\n", argv[6]);
+        hk_session_close(m, s);
+        hk_module_put(m);
+        hk_uri_free(u);
+        return 0;
+    }
+    if (!strcmp(argv[1], "count")) {
+        CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+        CK_ATTRIBUTE ct = {CKA_CLASS, &sk, sizeof sk};
+        CK_OBJECT_HANDLE hs[256];
+        CK_ULONG got = 0;
+        if (f->C_FindObjectsInit(s, &ct, 1) != CKR_OK) fail("find");
+        (void)f->C_FindObjects(s, hs, 256, &got);
+        (void)f->C_FindObjectsFinal(s);
+        printf("%lu\n", (unsigned long)got);
         hk_session_close(m, s);
         hk_module_put(m);
         hk_uri_free(u);

@@ -245,6 +245,10 @@ int hk_master_check_policy(const hk_master *mk, int allow_extractable, hk_master
                            "extract or concatenate derivations, read it out); %s",
                            mk->generation, usages[i].name, policy_fix(mk));
     }
+    /* A clonable generation is modifiable and copyable by design until
+     * seal copies it into a non-modifiable object: no warning for it. */
+    if (mk->extractable == 1)
+        return HSMKEYS_OK;
     if (warn != NULL && mk->modifiable == 1) {
         snprintf(msg, sizeof msg, "master generation %u is still CKA_MODIFIABLE: anyone with the "
                  "user PIN can change its attributes (turn on CKA_DERIVE, rewrite CKA_ID, which "

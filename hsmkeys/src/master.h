@@ -56,7 +56,8 @@ int hk_master_find(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u,
  * WRAP_WITH_TRUSTED (always), or that has CKA_DERIVE, CKA_ENCRYPT,
  * CKA_DECRYPT, CKA_WRAP or CKA_UNWRAP set (the message names the attribute
  * and the fix).  A master that is still CKA_MODIFIABLE or CKA_COPYABLE is
- * accepted with one warning each through warn (may be NULL).
+ * accepted with one warning each through warn (may be NULL), unless it is
+ * a clonable generation not yet sealed (extractable: seal clears both).
  * Returns HSMKEYS_OK, HSMKEYS_E_NO_MASTER (wrong key type) or
  * HSMKEYS_E_UNSAFE_MASTER. */
 typedef void (*hk_master_warn_fn)(void *arg, const char *msg);

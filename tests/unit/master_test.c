@@ -202,6 +202,9 @@ int main(void)
         T_EQ_INT(nwarned, 2);
         T_CONTAINS(warned[1], "CKA_COPYABLE");
         T_RC(hk_master_check_policy(&m, 0, NULL, NULL), HSMKEYS_OK); /* no callback: fine */
+        m.modifiable = 1; m.extractable = 1; m.wrap_with_trusted = 1; /* clonable, unsealed */
+        T_RC(hk_master_check_policy(&m, 1, on_warn, NULL), HSMKEYS_OK);
+        T_EQ_INT(nwarned, 2);
     }
 
     if (t_hsm_setup(&h) != 0 || t_token_init(T_SOFTHSM_MODULE, "M1", T_SO_PIN, T_USER_PIN) != 0) {

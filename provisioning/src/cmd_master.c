@@ -5,8 +5,9 @@
  * Owns: the master's attribute template and its CKA_ID (master.h: 'HK' 01 ||
  * generation || activation).  Threat: a master that leaves the token in
  * plaintext.  It is generated inside the token (CKM_GENERIC_SECRET_KEY_GEN),
- * SENSITIVE, and either non-extractable or extractable only under a trusted
- * wrapping key (WRAP_WITH_TRUSTED), never anything looser; imported bytes are
+ * SENSITIVE, sign-only, and either non-extractable and non-modifiable or
+ * extractable only under a trusted wrapping key (WRAP_WITH_TRUSTED) until
+ * sealed, never anything looser (template.c); imported bytes are
  * accepted only behind an explicit test-only flag.  Rotation refuses
  * duplicate generations and activation times that are not in the future.
  */

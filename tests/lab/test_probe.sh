@@ -25,6 +25,10 @@ for bad in "" "127.0.0.1" "127.0.0.1:0" "-n 0 127.0.0.1:1" "-n 3 -d 1 127.0.0.1:
 done
 
 port=$(lab_port)
+"$DS" --name X1 --listen "127.0.0.1:$port" -o "uri=pkcs11:token=S1;object=m?pin-value=secret-1234" \
+    -o domain=d >"$LAB/ds-pin.out" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "PIN on the command line" "$LAB/ds-pin.out" && ! grep -q "secret-1234" "$LAB/ds-pin.out"
+tap_ok $? "hsmkeys-demo-server refuses a pin-value in -o uri= (the PIN is not echoed; rc $rc)"
 "$PROBE" -n 2 -q "127.0.0.1:$port" >"$LAB/down.out" 2>&1; rc=$?
 [ $rc = 1 ] && grep -q "cannot connect to 127.0.0.1:$port" "$LAB/down.out" && grep -q "2 connections failed" "$LAB/down.out"
 tap_ok $? "nothing listening: exit 1, says it cannot connect and how many failed (got $rc)"

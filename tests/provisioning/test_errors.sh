@@ -126,13 +126,10 @@ for name, e in edits.items():
 f = bytearray(b); f[4] = 1; out('version1', f)
 PY
 for field in generation activation keytype label mac; do
-    expect_fail "blob with an edited $field (checksum recomputed) is refused" \
-        "header .*changed after host A wrapped it|CKR_|corrupted" \
+    expect_fail "blob with an edited $field (checksum recomputed) is refused by the header MAC" \
+        "header \(generation, activation, label, key type or format\) was changed after host A wrapped it" \
         tb unwrap --pin-source "$B_PIN_FILE" --in "$W/tamper-$field" --expect-kcv "$kcv"
 done
-tb unwrap --pin-source "$B_PIN_FILE" --in "$W/tamper-generation" --expect-kcv "$kcv" 2>&1 |
-    grep -q 'header (generation, activation, label, key type or format) was changed'
-tap_ok $? "... the message for an edited generation says the header was changed"
 expect_fail "a format-1 blob (no header MAC) is refused with a clear error" \
     "format version 1 .*does not authenticate its header.*wrap again" \
     tb unwrap --pin-source "$B_PIN_FILE" --in "$W/tamper-version1" --expect-kcv "$kcv"

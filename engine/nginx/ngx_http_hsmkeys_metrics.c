@@ -44,6 +44,8 @@ typedef struct {
 } ngx_hsmkeys_zone_t;
 
 
+/* this worker's zone, found in its cycle at worker start (a static set
+ * while parsing could outlive a reload that failed) */
 static ngx_shm_zone_t  *ngx_http_hsmkeys_metrics_zone;
 static ngx_event_t      ngx_http_hsmkeys_publish_ev;
 static hsmkeys_metrics  ngx_http_hsmkeys_base[NGX_HSMKEYS_MAX_CTX];
@@ -52,6 +54,7 @@ static ngx_uint_t       ngx_http_hsmkeys_have_base;
 
 static ngx_int_t ngx_http_hsmkeys_metrics_init_zone(ngx_shm_zone_t *zone,
     void *data);
+static ngx_shm_zone_t *ngx_http_hsmkeys_metrics_find(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_hsmkeys_metrics_handler(ngx_http_request_t *r);
 static void ngx_http_hsmkeys_publish(ngx_hsmkeys_main_conf_t *mcf);
 static void ngx_http_hsmkeys_publish_handler(ngx_event_t *ev);
@@ -59,33 +62,24 @@ static void ngx_http_hsmkeys_sub(hsmkeys_metrics *m,
     const hsmkeys_metrics *base);
 
 
-ngx_int_t
-ngx_http_hsmkeys_metrics_preconf(ngx_conf_t *cf)
-{
-    /* a reload without the directive must not keep the old zone */
-    ngx_http_hsmkeys_metrics_zone = NULL;
-    return NGX_OK;
-}
-
-
 char *
 ngx_http_hsmkeys_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_str_t                  name = ngx_string("hsmkeys_metrics");
+    ngx_shm_zone_t            *zone;
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (ngx_http_hsmkeys_metrics_zone == NULL) {
-        ngx_http_hsmkeys_metrics_zone = ngx_shared_memory_add(cf, &name,
-            ngx_align(sizeof(ngx_hsmkeys_zone_t), ngx_pagesize)
-            + 8 * ngx_pagesize,
-            &ngx_http_hsmkeys_module);
-        if (ngx_http_hsmkeys_metrics_zone == NULL) {
-            return NGX_CONF_ERROR;
-        }
-        ngx_http_hsmkeys_metrics_zone->init =
-            ngx_http_hsmkeys_metrics_init_zone;
+    /* one zone per cycle: nginx returns the same one for every location */
+    zone = ngx_shared_memory_add(cf, &name,
+               ngx_align(sizeof(ngx_hsmkeys_zone_t), ngx_pagesize)
+               + 8 * ngx_pagesize,
+               &ngx_http_hsmkeys_module);
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
     }
+
+    zone->init = ngx_http_hsmkeys_metrics_init_zone;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_hsmkeys_metrics_handler;
@@ -94,9 +88,40 @@ ngx_http_hsmkeys_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* The zone starts with nginx's slab pool header (the master's SIGCHLD
- * handler unlocks its mutex): the rows are allocated from it, once, and
- * zeroed again when a reload reuses them. */
+/* The cycle's "hsmkeys_metrics" zone, or NULL when no location has the
+ * directive. */
+static ngx_shm_zone_t *
+ngx_http_hsmkeys_metrics_find(ngx_cycle_t *cycle)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *zone;
+
+    part = &cycle->shared_memory.part;
+    zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+            part = part->next;
+            zone = part->elts;
+            i = 0;
+        }
+
+        if (zone[i].tag == &ngx_http_hsmkeys_module
+            && zone[i].shm.name.len == sizeof("hsmkeys_metrics") - 1
+            && ngx_strncmp(zone[i].shm.name.data, "hsmkeys_metrics",
+                           zone[i].shm.name.len) == 0)
+        {
+            return &zone[i];
+        }
+    }
+}
+
+
 static ngx_int_t
 ngx_http_hsmkeys_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
 {
@@ -126,6 +151,8 @@ ngx_http_hsmkeys_metrics_init_worker(ngx_cycle_t *cycle,
     ngx_hsmkeys_main_conf_t *mcf)
 {
     ngx_event_t  *ev;
+
+    ngx_http_hsmkeys_metrics_zone = ngx_http_hsmkeys_metrics_find(cycle);
 
     if (ngx_http_hsmkeys_metrics_zone == NULL || mcf == NULL
         || mcf->opened.nelts == 0)

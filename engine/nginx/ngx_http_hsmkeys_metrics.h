@@ -16,9 +16,6 @@
 
 extern ngx_module_t  ngx_http_hsmkeys_module;
 
-/* preconfiguration: forget the previous cycle's zone */
-ngx_int_t ngx_http_hsmkeys_metrics_preconf(ngx_conf_t *cf);
-
 /* "hsmkeys_metrics;" (location): serve the metrics there */
 char *ngx_http_hsmkeys_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

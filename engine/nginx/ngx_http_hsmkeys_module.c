@@ -101,7 +101,7 @@ static ngx_command_t  ngx_http_hsmkeys_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_hsmkeys_module_ctx = {
-    ngx_http_hsmkeys_metrics_preconf,      /* preconfiguration */
+    NULL,                                  /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_hsmkeys_create_main_conf,          /* create main configuration */

@@ -69,6 +69,13 @@ tap_ok $? "nginx: hsmkeys_tickets_resumed_total = $got = the probe's resumed rec
 [ "$(value nginx "hsmkeys_token_up{$D}")" = 1 ] && [ "$(value nginx "hsmkeys_tickets_refused_total{$D,reason=\"foreign\"}")" = 0 ] \
     && [ "$(value nginx "hsmkeys_epoch_length_seconds{$D}")" = 3600 ]
 tap_ok $? "nginx: token up, nothing refused, epoch length 3600 s"
+# After a reload the new workers find the zone of their own cycle; their
+# counters start again (a counter reset to Prometheus).
+ngx_reload S1 S1 && probe_rate --tls1.2 --clients 1 --count 6 --interval 10 "127.0.0.1:$P" >/dev/null \
+    && sleep 1.5 && scrape nginx2 "http://127.0.0.1:$M/metrics"
+rc=$?; got2=$(value nginx2 "hsmkeys_tickets_resumed_total{$D}")
+[ $rc = 0 ] && [ "$got2" = 5 ]
+tap_ok $? "nginx: after nginx -s reload the new workers count again from zero (5 resumed, got $got2)"
 
 # ---- demo server -------------------------------------------------------------
 P2=$(lab_port); M2=$(lab_port); P3=$(lab_port); M3=$(lab_port)

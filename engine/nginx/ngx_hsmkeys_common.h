@@ -38,6 +38,9 @@ typedef struct {
 
     u_char          *file;          /* where hsmkeys_tickets was set */
     ngx_uint_t       line;
+
+    hsmkeys_ctx     *hk;            /* attached to this server's SSL_CTX;
+                                       NULL: off, or no TLS */
 } ngx_hsmkeys_srv_conf_t;
 
 

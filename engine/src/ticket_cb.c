@@ -6,7 +6,9 @@
  * name-based virtual hosts; the AES-256-CBC cipher is fetched once per
  * process (fetching per handshake costs a provider lookup).  Each SSL carries, in
  * its ex_data, the context chosen for the connection at its first ticket
- * callback (with a reference), or a marker for "none".  Key names, IVs and
+ * callback (with a reference), or a marker for "none"; it lasts as long
+ * as the SSL (an SSL reused with SSL_clear() for another connection would
+ * keep it: servers here make one SSL per connection).  Key names, IVs and
  * the ticket format are OpenSSL's: name(16) || IV(16) || AES-256-CBC(state)
  * || HMAC-SHA256.
  *
@@ -67,6 +69,9 @@ static void conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
         hsmkeys_close(ptr);
 }
 
+/* No dup callback: OpenSSL 3.0's SSL_dup copies ex_data only of an SSL
+ * that has not started its handshake, before any ticket callback set it
+ * (a started one is shared by reference). */
 static void ex_index_init(void)
 {
     hk_ex_index = SSL_CTX_get_ex_new_index(0, "hsmkeys", NULL, NULL, attachment_free);

@@ -19,6 +19,7 @@
  *    does not have; the child starts its own maintainer when it is asked to.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -516,7 +517,8 @@ int hk_maint_start(struct hsmkeys_ctx *ctx)
 {
     hk_maint *m = &ctx->m;
     pthread_attr_t attr;
-    int rc = HSMKEYS_OK;
+    sigset_t all, old;
+    int rc = HSMKEYS_OK, err;
 
     pthread_mutex_lock(&m->lock);
     if (m->started_fork != hk_fork_generation() + 1) {
@@ -533,9 +535,17 @@ int hk_maint_start(struct hsmkeys_ctx *ctx)
         }
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, 256 * 1024);
-        if (pthread_create(&m->thread, &attr, maint_main, ctx) != 0)
+        /* The thread inherits the caller's signal mask: block everything so
+         * that the server's signals (nginx's QUIT/TERM/HUP, Apache's) are
+         * delivered to its own threads, whoever starts us (a lazy start
+         * comes from a handshake). */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        err = pthread_create(&m->thread, &attr, maint_main, ctx);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (err != 0)
             rc = hk_fail(HSMKEYS_E_NOMEM, "cannot start the key maintainer thread: %s",
-                         strerror(errno));
+                         strerror(err));
         else
             __atomic_store_n(&m->started_fork, hk_fork_generation() + 1, __ATOMIC_RELEASE);
         pthread_attr_destroy(&attr);

@@ -114,7 +114,7 @@ ap_write_conf() {
             echo "HSMKeysURI \"$uri\""
             echo "HSMKeysDomain $AP_SERVERNAME"
             echo "HSMKeysEpoch $AP_EPOCH"
-            echo "HSMKeysLifetime ${AP_LIFETIME:-60s}"
+            echo "HSMKeysLifetime $AP_LIFETIME"
         fi
         local l
         for l in "$@"; do echo "$l"; done

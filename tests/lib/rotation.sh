@@ -202,7 +202,7 @@ rot_live() {
     tap_ok $? "tickets of epochs from the activation on carry generation 2's tag ($aft), earlier ones generation 1's ($before)"
     i=0
     for f in $ROT_LOGS; do
-        rot_log_since "$f" "${marks[$i]}" | grep -i 'hsmkeys' | head -6 | sed "s|^|# $(basename "$(dirname "$f")")/$(basename "$f"): |"
+        rot_log_since "$f" "${marks[$i]}" | grep -i 'hsmkeys' | head -6 | sed "s|^|# ${f#"$LAB"/}: |"
         i=$((i + 1))
     done
 
@@ -225,10 +225,12 @@ rot_live() {
     tap_ok $? "after the retirement every ticket carries generation 2's tag ($aft)"
     i=0 errs=""
     for f in $ROT_LOGS; do
-        rot_log_since "$f" "${marks[$i]}" | grep -i 'hsmkeys' | head -6 | sed "s|^|# $(basename "$(dirname "$f")")/$(basename "$f"): |"
-        errs+=$(rot_log_since "$f" "${marks[$i]}" | grep -E "$ROT_ERR_RE")
+        rot_log_since "$f" "${marks[$i]}" | grep -i 'hsmkeys' | head -6 | sed "s|^|# ${f#"$LAB"/}: |"
+        errs+=$(rot_log_since "$f" "${marks[$i]}" | grep -E "$ROT_ERR_RE")$'\n'
+
         i=$((i + 1))
     done
+    errs=$(printf '%s' "$errs" | grep -v '^$')
     [ -z "$errs" ] || printf '%s\n' "$errs" | head -5 | sed 's/^/#   error: /'
     [ -z "$errs" ]
     tap_ok $? "no token error and no hsmkeys warning in the servers' logs after the retirement"

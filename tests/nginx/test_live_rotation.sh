@@ -13,7 +13,8 @@
 # destroyed on both tokens as soon as the tool allows it: still >= 99%
 # resumed, none failed, no hsmkeys error in the logs.  Last, S1 is upgraded
 # in place (USR2) and S2 reloaded while clients reconnect: the new workers'
-# maintainers carry on under generation 2.  With the old
+# maintainers carry on under generation 2.  Also: the master holds no key
+# (tests/hygiene/t-procscan reads its memory).  With the old
 # per-worker refresh timer the servers kept encrypting under generation 1
 # (tag check fails) and failed derivations after the destroy.
 set -u   # no pipefail: "grep -q" closing a pipe must not fail a check
@@ -41,6 +42,16 @@ SOFTHSM2_CONF=$S1_CONF "$(command -v nginx)" -p "$LAB/S1" -c "$LAB/S1/nginx.conf
     lab_record_pid S1 "$(cat "$LAB/S1/nginx.pid")" && lab_wait_children S1 2 &&
     ngx_start S2 S2 && lb_start LB 127.0.0.1 "$PL" "127.0.0.1:$P1" "127.0.0.1:$P2"
 tap_ok $? "S1 and S2 (2 workers each) behind HAProxy round robin"
+# The master serves nothing: after opening the token it forgets the keys;
+# each worker's maintainer derives its own (a worker is the scan's positive
+# control).
+sleep 1
+m=$(lab_pid S2) w=$(pgrep -P "$(lab_pid S2)" | head -1)
+read -r _ mhits _ whits < <(SOFTHSM2_CONF=$S2_CONF "$HSMKEYS_BUILD/tests/t-procscan" "$S2_URI" "$NGX_DOMAIN" $EPOCH $LIFETIME "$m" "$w" | tr '\n' ' ')
+echo "# window keys found in S2's master (pid $m): ${mhits:-?}, in a worker (pid $w): ${whits:-?}"
+[ "${mhits:-1}" = 0 ] && [ "${whits:-0}" -gt 0 ]
+tap_ok $? "nginx's master holds none of the window's keys, a worker does"
+
 ROT_LOGS="$LAB/S1/error.log $LAB/S2/error.log"
 ROT_ERR_RE='\[(emerg|alert|crit|error)\]|\[warn\].*hsmkeys'
 rot_live S1 S2 "$NGX_DOMAIN" $EPOCH $LIFETIME "127.0.0.1:$PL" -c 2 -i 20

@@ -144,8 +144,16 @@ int hsmkeys_config_set(hsmkeys_config *c, const char *name, const char *v)
         }
         return hk_fail(HSMKEYS_E_INVALID, "allow-extractable takes yes or no");
     }
+    if (strcmp(name, "session-cache") == 0) {
+        if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
+            c->session_cache = v[0] == 'y';
+            return HSMKEYS_OK;
+        }
+        return hk_fail(HSMKEYS_E_INVALID, "session-cache takes yes or no");
+    }
     return hk_fail(HSMKEYS_E_INVALID, "unknown option \"%.40s\": options are uri, domain, "
-                   "epoch, lifetime, module, module-args, pin-source, allow-extractable", name);
+                   "epoch, lifetime, module, module-args, pin-source, allow-extractable, "
+                   "session-cache", name);
 }
 
 void hsmkeys_config_set_log(hsmkeys_config *c, hsmkeys_log_fn fn, void *arg)

@@ -20,6 +20,7 @@ struct hsmkeys_config {
     int64_t epoch_seconds;
     int64_t lifetime_seconds;
     int allow_extractable;
+    int session_cache;            /* also derive the session cache keys */
     hsmkeys_log_fn log;
     void *log_arg;
     hsmkeys_clock_fn clock;

@@ -1,75 +1,35 @@
 /*
- * context.c - hsmkeys_ctx: the public API over the key source and the ring.
+ * context.c - hsmkeys_ctx: the public API over the key maintainer and the
+ * ring (layout and locks in context.h).
  *
- * Hot path (every handshake): decode the name, check the window, copy the
- * keys out of the ring under a read lock.  Zero token calls once the
- * current and next epochs are cached; the first handshake of an epoch
- * derives the following one (look-ahead) if no other thread is already
- * deriving (trylock), so handshakes never queue behind the token.
+ * Hot path (every handshake): decode the name, resolve its tag against the
+ * published generations, check the window and the "may have encrypted"
+ * rule (schedule.h), copy the keys out of the ring under a read lock.  It
+ * never calls or waits for the token: a miss gives a full handshake (or no
+ * ticket) and wakes the maintainer, which owns all token work after open.
+ * With no usable key no ticket is issued (never a random local key, which
+ * would silently break fleet resumption).
  *
- * Failure: a failing token is retried with exponential backoff (1 s to
- * 30 s, on the monotonic clock), never once per handshake; a handshake
- * waits at most 100 ms for a token call another thread has under way; cached keys keep working; with no
- * usable key no ticket is issued (never a random local key, which would
- * silently break fleet resumption).  Errors are logged at most once per
- * 10 s with a count of what was suppressed.
- *
- * Fork: a pthread_atfork child handler bumps a counter; the next call in
- * the child re-locks the ring's pages (mlock is not inherited) and resets
- * the backoff; the source reconnects by itself before it next derives.
- * Forking while another thread derives is not supported (servers fork
- * from one thread).
+ * Open derives the current window on the caller's thread (configuration
+ * time, before the context is shared), so a server refuses to start on a
+ * token that cannot derive.  The maintainer thread starts later, in the
+ * process that serves: hsmkeys_start from an init-worker hook, or the first
+ * handshake's call.
  */
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/err.h>
 #include "config.h"
-#include "keysource.h"
-#include "p11.h" /* hk_p11_thread_calls: exact token-call statistics */
-#include "ring.h"
+#include "context.h"
+#include "maintainer.h"
 #include "schedule.h"
 
-#define HK_BACKOFF_MIN_MS   1000
-#define HK_BACKOFF_MAX_MS  30000
-#define HK_LOG_INTERVAL_MS 10000
+/* How long hsmkeys_refresh / hsmkeys_epoch_key wait for the maintainer. */
+#define HK_TOOL_WAIT_MS 30000
 
-struct hsmkeys_ctx {
-    unsigned refs;
-    char *domain;
-    int64_t epoch_seconds, lifetime_seconds;
-    unsigned past;
-    hsmkeys_log_fn log;
-    void *log_arg;
-    hsmkeys_clock_fn clock;
-    void *clock_arg;
-
-    hk_keysource *src;
-    hk_ring ring;
-    pthread_mutex_t derive_lock;
-
-    int64_t retry_at_ms;      /* no token call before this (monotonic ms) */
-    int64_t backoff_ms;
-    uint64_t lookahead_epoch; /* current+next cached for this epoch (+1; 0 = none) */
-    unsigned fork_seen;
-    int64_t last_log_ms;
-    unsigned suppressed;
-
-    hsmkeys_stats stats;
-};
-
-static unsigned hk_fork_count;
-static pthread_once_t hk_atfork_once = PTHREAD_ONCE_INIT;
-
-static void hk_on_fork_child(void) { __atomic_add_fetch(&hk_fork_count, 1, __ATOMIC_RELAXED); }
-static void hk_register_atfork(void) { pthread_atfork(NULL, NULL, hk_on_fork_child); }
-
-#define STAT_INC(ctx, field) __atomic_add_fetch(&(ctx)->stats.field, 1, __ATOMIC_RELAXED)
-
-static int64_t mono_ms(void)
+int64_t hk_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -83,9 +43,7 @@ static void default_log(void *arg, int level, const char *msg)
     fprintf(stderr, "hsmkeys: %s\n", msg);
 }
 
-static void ctx_log(hsmkeys_ctx *ctx, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void ctx_log(hsmkeys_ctx *ctx, int level, const char *fmt, ...)
+void hk_ctx_log(struct hsmkeys_ctx *ctx, int level, const char *fmt, ...)
 {
     char msg[600];
     va_list ap;
@@ -101,161 +59,52 @@ static void warn_cb(void *arg, const char *msg)
     ctx->log(ctx->log_arg, HSMKEYS_LOG_WARNING, msg);
 }
 
-static int64_t ctx_now(const hsmkeys_ctx *ctx)
+int64_t hk_ctx_now(const hsmkeys_ctx *ctx)
 {
     return ctx->clock != NULL ? ctx->clock(ctx->clock_arg) : (int64_t)time(NULL);
 }
 
-static void name_hex(const unsigned char name[16], char out[33])
+void hk_name_hex(const unsigned char *name, size_t len, char *out)
 {
-    int i;
-    for (i = 0; i < 16; i++)
+    size_t i;
+    for (i = 0; i < len; i++)
         snprintf(out + 2 * i, 3, "%02x", name[i]);
+    out[2 * len] = '\0';
 }
 
-/* Index of the master generation that encrypts in epoch e. */
-static size_t active_gen(const hsmkeys_ctx *ctx, uint64_t e)
+/* The first call of a process that serves starts its maintainer. */
+static void ensure_maintainer(hsmkeys_ctx *ctx)
 {
-    return hk_active_generation(ctx->src->gens, ctx->src->ngens, e, ctx->epoch_seconds);
+    if (!hk_maint_running_here(ctx))
+        (void)hk_maint_start(ctx);
 }
 
-static void check_fork(hsmkeys_ctx *ctx)
+/* Generation number active in epoch e (view_lock held for reading). */
+static uint32_t active_generation_locked(const hsmkeys_ctx *ctx, uint64_t e)
 {
-    unsigned now = __atomic_load_n(&hk_fork_count, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&ctx->fork_seen, __ATOMIC_ACQUIRE) == now)
-        return;
-    pthread_mutex_lock(&ctx->derive_lock);
-    if (ctx->fork_seen != now) {
-        hk_ring_after_fork(&ctx->ring);
-        ctx->retry_at_ms = 0;
-        ctx->backoff_ms = 0;
-        __atomic_store_n(&ctx->fork_seen, now, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&ctx->derive_lock);
+    return ctx->gens[hk_active_generation(ctx->gens, ctx->ngens, e, ctx->epoch_seconds)].generation;
 }
 
-/* With derive_lock held.  Derive (gen, epoch) into the ring unless the
- * token is in backoff. */
-static int derive_locked(hsmkeys_ctx *ctx, size_t gen, uint64_t epoch)
+void hk_ctx_free(hsmkeys_ctx *ctx)
 {
-    unsigned char keys[HK_EPOCH_KEYS_LEN], name[16];
-    int64_t now = mono_ms();
-    uint64_t calls_before = hk_p11_thread_calls;
-    int rc;
+    if (ctx->src != NULL)
+        ctx->src->ops->destroy(ctx->src);
+    hk_ring_free(&ctx->ring);
+    hk_maint_free(ctx);
+    pthread_rwlock_destroy(&ctx->view_lock);
+    free(ctx->gens);
+    free(ctx->domain);
+    free(ctx);
+}
 
-    if (now < ctx->retry_at_ms)
-        return hk_fail(HSMKEYS_E_UNAVAILABLE, "the token is failing; next attempt in %lld ms",
-                       (long long)(ctx->retry_at_ms - now));
-    /* PKCS#11 modules built on OpenSSL (SoftHSM2) leave entries on this
-     * thread's OpenSSL error queue, which the server's next SSL call would
-     * take for its own failure: drop whatever the token call added. */
-    ERR_set_mark();
-    rc = ctx->src->ops->derive(ctx->src, gen, epoch, keys);
-    ERR_pop_to_mark();
-    hk_burn_stack(); /* the derivation's frames below us held key bytes */
-    __atomic_add_fetch(&ctx->stats.token_calls, hk_p11_thread_calls - calls_before,
-                       __ATOMIC_RELAXED);
-    if (rc != HSMKEYS_OK) {
-        STAT_INC(ctx, token_errors);
-        ctx->backoff_ms = ctx->backoff_ms == 0 ? HK_BACKOFF_MIN_MS
-                        : ctx->backoff_ms * 2 > HK_BACKOFF_MAX_MS ? HK_BACKOFF_MAX_MS
-                        : ctx->backoff_ms * 2;
-        ctx->retry_at_ms = now + ctx->backoff_ms;
-        if (now - ctx->last_log_ms >= HK_LOG_INTERVAL_MS || ctx->last_log_ms == 0) {
-            ctx_log(ctx, HSMKEYS_LOG_ERR, "cannot derive the key of epoch %llu (generation %u): "
-                    "%s; serving from cached keys, retrying in %lld ms%s",
-                    (unsigned long long)epoch, ctx->src->gens[gen].generation,
-                    hsmkeys_last_error(), (long long)ctx->backoff_ms,
-                    ctx->suppressed ? " (similar errors suppressed)" : "");
-            ctx->last_log_ms = now;
-            ctx->suppressed = 0;
-        } else {
-            ctx->suppressed++;
-        }
-        hsmkeys_wipe(keys, sizeof keys);
-        return rc;
-    }
-    if (ctx->backoff_ms != 0) {
-        ctx_log(ctx, HSMKEYS_LOG_NOTICE, "token is back: derived the key of epoch %llu",
-                (unsigned long long)epoch);
-        ctx->backoff_ms = 0;
-        ctx->retry_at_ms = 0;
-    }
-    hk_name_encode(ctx->src->gens[gen].tag, epoch, name);
-    hk_ring_insert(&ctx->ring, (uint32_t)gen, epoch, name, keys);
-    hsmkeys_wipe(keys, sizeof keys);
-    STAT_INC(ctx, token_derivations);
+static int copy_generations(const hk_keysource *src, hk_generation **out, size_t *n)
+{
+    *out = calloc(src->ngens ? src->ngens : 1, sizeof **out);
+    if (*out == NULL)
+        return hk_fail(HSMKEYS_E_NOMEM, "out of memory");
+    memcpy(*out, src->gens, src->ngens * sizeof **out);
+    *n = src->ngens;
     return HSMKEYS_OK;
-}
-
-/* Take the derive lock; on the hot path (blocking = 0) wait at most
- * HK_HOT_WAIT_MS: another thread's derivation normally takes ~0.1 ms, but a
- * hung HSM must not hang every handshake behind it. */
-#define HK_HOT_WAIT_MS 100
-static int lock_derive(hsmkeys_ctx *ctx, int blocking)
-{
-    struct timespec deadline;
-    if (blocking)
-        return pthread_mutex_lock(&ctx->derive_lock) == 0;
-    if (pthread_mutex_trylock(&ctx->derive_lock) == 0)
-        return 1;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_nsec += HK_HOT_WAIT_MS * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    return pthread_mutex_timedlock(&ctx->derive_lock, &deadline) == 0;
-}
-
-/* Keys of (gen, epoch): from the ring, else derived now. */
-static int get_keys(hsmkeys_ctx *ctx, size_t gen, uint64_t epoch, unsigned char name[16],
-                    unsigned char aes[32], unsigned char hmac[32], int blocking)
-{
-    int rc;
-    if (hk_ring_lookup(&ctx->ring, (uint32_t)gen, epoch, name, aes, hmac))
-        return HSMKEYS_OK;
-    if (!lock_derive(ctx, blocking))
-        return hk_fail(HSMKEYS_E_UNAVAILABLE, "key of epoch %llu not cached and the token "
-                       "has been busy for %d ms", (unsigned long long)epoch, HK_HOT_WAIT_MS);
-    if (!hk_ring_lookup(&ctx->ring, (uint32_t)gen, epoch, NULL, NULL, NULL)) {
-        rc = derive_locked(ctx, gen, epoch);
-        if (rc != HSMKEYS_OK) {
-            pthread_mutex_unlock(&ctx->derive_lock);
-            return rc;
-        }
-    }
-    pthread_mutex_unlock(&ctx->derive_lock);
-    if (!hk_ring_lookup(&ctx->ring, (uint32_t)gen, epoch, name, aes, hmac))
-        return hk_fail(HSMKEYS_E_UNAVAILABLE, "key of epoch %llu evicted while in use",
-                       (unsigned long long)epoch);
-    return HSMKEYS_OK;
-}
-
-/* Make sure the current and next epochs are cached and old ones wiped.
- * blocking = 0: skip if another thread is deriving (hot path). */
-static int lookahead(hsmkeys_ctx *ctx, uint64_t e_now, int blocking)
-{
-    uint64_t targets[2] = { e_now, e_now + 1 };
-    int i, rc = HSMKEYS_OK;
-
-    if (__atomic_load_n(&ctx->lookahead_epoch, __ATOMIC_ACQUIRE) == e_now + 1)
-        return HSMKEYS_OK;
-    if (blocking)
-        pthread_mutex_lock(&ctx->derive_lock);
-    else if (pthread_mutex_trylock(&ctx->derive_lock) != 0)
-        return HSMKEYS_OK;
-    for (i = 0; i < 2 && rc == HSMKEYS_OK; i++) {
-        size_t g = active_gen(ctx, targets[i]);
-        if (!hk_ring_lookup(&ctx->ring, (uint32_t)g, targets[i], NULL, NULL, NULL))
-            rc = derive_locked(ctx, g, targets[i]);
-    }
-    if (rc == HSMKEYS_OK) {
-        hk_ring_expire(&ctx->ring, hk_window_low(e_now, ctx->past));
-        __atomic_store_n(&ctx->lookahead_epoch, e_now + 1, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&ctx->derive_lock);
-    return rc;
 }
 
 int hsmkeys_open(const hsmkeys_config *cfg, hsmkeys_ctx **out)
@@ -271,7 +120,6 @@ int hsmkeys_open(const hsmkeys_config *cfg, hsmkeys_ctx **out)
         return hk_fail(HSMKEYS_E_INVALID, "hsmkeys_open: NULL argument");
     *out = NULL;
     HK_TRY(hk_config_validate(cfg));
-    pthread_once(&hk_atfork_once, hk_register_atfork);
     ctx = calloc(1, sizeof *ctx);
     if (ctx == NULL || (ctx->domain = strdup(cfg->domain)) == NULL) {
         free(ctx);
@@ -281,12 +129,18 @@ int hsmkeys_open(const hsmkeys_config *cfg, hsmkeys_ctx **out)
     ctx->epoch_seconds = cfg->epoch_seconds;
     ctx->lifetime_seconds = cfg->lifetime_seconds;
     ctx->past = hk_window_past(cfg->lifetime_seconds, cfg->epoch_seconds);
+    ctx->session_cache = cfg->session_cache;
     ctx->log = cfg->log ? cfg->log : default_log;
     ctx->log_arg = cfg->log_arg;
     ctx->clock = cfg->clock;
     ctx->clock_arg = cfg->clock_arg;
-    ctx->fork_seen = __atomic_load_n(&hk_fork_count, __ATOMIC_RELAXED);
-    pthread_mutex_init(&ctx->derive_lock, NULL);
+    pthread_rwlock_init(&ctx->view_lock, NULL);
+    if ((rc = hk_maint_init(ctx)) != HSMKEYS_OK) {
+        pthread_rwlock_destroy(&ctx->view_lock);
+        free(ctx->domain);
+        free(ctx);
+        return rc;
+    }
 
     memset(&o, 0, sizeof o);
     o.uri = cfg->uri;
@@ -297,28 +151,33 @@ int hsmkeys_open(const hsmkeys_config *cfg, hsmkeys_ctx **out)
     o.allow_extractable = cfg->allow_extractable;
     o.warn = warn_cb;
     o.warn_arg = ctx;
-    ERR_set_mark(); /* see derive_locked() */
-    rc = hk_token_source_open(&o, &ctx->src);
-    ERR_pop_to_mark();
-    if (rc != HSMKEYS_OK)
-        goto fail;
-    /* Room for the whole window, the look-ahead, and a second generation
-     * during a rotation. */
-    HK_TRY_GOTO(hk_ring_init(&ctx->ring, 2 * ((size_t)ctx->past + 3)), fail);
+    HK_TRY_GOTO(hk_token_source_open(&o, &ctx->src), fail);
+    HK_TRY_GOTO(copy_generations(ctx->src, &ctx->gens, &ctx->ngens), fail);
+    /* The whole window and the next epoch, for two generations (a rotation),
+     * and both kinds; the maintainer grows it if more are needed. */
+    HK_TRY_GOTO(hk_ring_init(&ctx->ring, 2 * ((size_t)ctx->past + 2) *
+                             (ctx->session_cache ? 2 : 1)), fail);
+    ctx->m.last_reread_ms = hk_mono_ms(); /* just read */
+    ctx->token_up = 1;
+    rc = hk_maint_cycle(ctx, 0);
     e = hsmkeys_current_epoch(ctx);
-    HK_TRY_GOTO(lookahead(ctx, e, 1), fail);
-    if (!hk_ring_lookup(&ctx->ring, (uint32_t)active_gen(ctx, e), e, name, NULL, NULL))
-        memset(name, 0, sizeof name); /* the clock moved on; only the log line is affected */
-    name_hex(name, hex);
-    ctx_log(ctx, HSMKEYS_LOG_INFO, "ready: domain \"%s\", epoch %llds, lifetime %llds, "
-            "decrypting %u past epochs, %zu master generation(s), current key name %s",
-            ctx->domain, (long long)ctx->epoch_seconds, (long long)ctx->lifetime_seconds,
-            ctx->past, ctx->src->ngens, hex);
+    if (!hk_ring_lookup(&ctx->ring, HK_KIND_TICKET, active_generation_locked(ctx, e), e, name,
+                        NULL, NULL)) {
+        if (rc == HSMKEYS_OK)
+            rc = hk_fail(HSMKEYS_E_TOKEN, "the key of epoch %llu could not be derived",
+                         (unsigned long long)e);
+        goto fail;
+    }
+    hk_name_hex(name, sizeof name, hex);
+    hk_ctx_log(ctx, HSMKEYS_LOG_INFO, "ready: domain \"%s\", epoch %llds, lifetime %llds, "
+               "decrypting %u past epochs, %zu master generation(s), current key name %s",
+               ctx->domain, (long long)ctx->epoch_seconds, (long long)ctx->lifetime_seconds,
+               ctx->past, ctx->ngens, hex);
+    hk_registry_add(ctx);
     *out = ctx;
     return HSMKEYS_OK;
 fail:
-    ctx->refs = 1;
-    hsmkeys_close(ctx);
+    hk_ctx_free(ctx);
     return rc;
 }
 
@@ -332,19 +191,44 @@ void hsmkeys_close(hsmkeys_ctx *ctx)
 {
     if (ctx == NULL || __atomic_sub_fetch(&ctx->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    hk_ring_free(&ctx->ring);
-    ERR_set_mark(); /* see derive_locked() */
-    if (ctx->src != NULL)
-        ctx->src->ops->destroy(ctx->src);
-    ERR_pop_to_mark();
-    pthread_mutex_destroy(&ctx->derive_lock);
-    free(ctx->domain);
-    free(ctx);
+    hk_registry_remove(ctx);
+    hk_ring_clear(&ctx->ring); /* no key outlives close, even if the thread lingers */
+    if (hk_maint_stop(ctx))
+        hk_ctx_free(ctx);
+}
+
+int hsmkeys_start(hsmkeys_ctx *ctx, unsigned wait_ms)
+{
+    int64_t deadline;
+    if (ctx == NULL)
+        return hk_fail(HSMKEYS_E_INVALID, "hsmkeys_start: NULL context");
+    HK_TRY(hk_maint_start(ctx));
+    deadline = hk_mono_ms() + wait_ms;
+    for (;;) {
+        uint64_t e = hsmkeys_current_epoch(ctx);
+        uint32_t g;
+        pthread_rwlock_rdlock(&ctx->view_lock);
+        g = active_generation_locked(ctx, e);
+        pthread_rwlock_unlock(&ctx->view_lock);
+        if (hk_ring_lookup(&ctx->ring, HK_KIND_TICKET, g, e, NULL, NULL, NULL))
+            return HSMKEYS_OK;
+        if (hk_mono_ms() >= deadline)
+            return hk_fail(HSMKEYS_E_UNAVAILABLE, "the maintainer has no key for the current "
+                           "epoch after %u ms: the token is failing or slow; no tickets until "
+                           "it answers", wait_ms);
+        (void)hk_maint_wait_cycle(ctx, deadline - hk_mono_ms());
+    }
+}
+
+void hsmkeys_forget(hsmkeys_ctx *ctx)
+{
+    if (ctx != NULL)
+        hk_ring_clear(&ctx->ring);
 }
 
 uint64_t hsmkeys_current_epoch(const hsmkeys_ctx *ctx)
 {
-    return hk_epoch_of(ctx_now(ctx), ctx->epoch_seconds);
+    return hk_epoch_of(hk_ctx_now(ctx), ctx->epoch_seconds);
 }
 
 int64_t hsmkeys_epoch_seconds(const hsmkeys_ctx *ctx) { return ctx->epoch_seconds; }
@@ -356,20 +240,20 @@ int hsmkeys_encrypt_key(hsmkeys_ctx *ctx, unsigned char name[HSMKEYS_KEY_NAME_LE
                         unsigned char hmac[HSMKEYS_HMAC_KEY_LEN])
 {
     uint64_t e;
-    size_t g;
-    int rc;
+    uint32_t g;
 
-    check_fork(ctx);
+    ensure_maintainer(ctx);
     e = hsmkeys_current_epoch(ctx);
-    g = active_gen(ctx, e);
-    rc = get_keys(ctx, g, e, name, aes, hmac, 0);
-    if (rc != HSMKEYS_OK) {
-        STAT_INC(ctx, refused_unavailable);
-        return hk_fail(HSMKEYS_E_UNAVAILABLE, "no fleet key for epoch %llu (the token is "
-                       "failing): no ticket issued", (unsigned long long)e);
+    pthread_rwlock_rdlock(&ctx->view_lock);
+    g = active_generation_locked(ctx, e);
+    pthread_rwlock_unlock(&ctx->view_lock);
+    if (!hk_ring_lookup(&ctx->ring, HK_KIND_TICKET, g, e, name, aes, hmac)) {
+        HK_STAT_INC(ctx, refused_unavailable);
+        hk_maint_wake(ctx);
+        return hk_fail(HSMKEYS_E_UNAVAILABLE, "no fleet key for epoch %llu yet (the token is "
+                       "failing or slow): no ticket issued", (unsigned long long)e);
     }
-    STAT_INC(ctx, tickets_issued);
-    (void)lookahead(ctx, e, 0);
+    HK_STAT_INC(ctx, tickets_issued);
     return HSMKEYS_OK;
 }
 
@@ -379,36 +263,69 @@ int hsmkeys_decrypt_key(hsmkeys_ctx *ctx, const unsigned char name[HSMKEYS_KEY_N
 {
     unsigned char tag[HK_TAG_LEN];
     uint64_t epoch, e_now;
-    size_t g;
+    uint32_t gen, active;
+    size_t i;
+    int plausible;
 
     *renew = 0;
-    check_fork(ctx);
+    ensure_maintainer(ctx);
     if (hk_name_decode(name, tag, &epoch) != HSMKEYS_OK) {
-        STAT_INC(ctx, refused_foreign);
+        HK_STAT_INC(ctx, refused_foreign);
         return hk_fail(HSMKEYS_E_MALFORMED, "ticket key name is not an hsmkeys v1 name");
-    }
-    for (g = 0; g < ctx->src->ngens; g++)
-        if (memcmp(ctx->src->gens[g].tag, tag, HK_TAG_LEN) == 0)
-            break;
-    if (g == ctx->src->ngens) {
-        STAT_INC(ctx, refused_foreign);
-        return hk_fail(HSMKEYS_E_FOREIGN, "ticket of another master or domain");
     }
     e_now = hsmkeys_current_epoch(ctx);
     if (!hk_window_contains(e_now, ctx->past, epoch)) {
-        STAT_INC(ctx, refused_window);
+        HK_STAT_INC(ctx, refused_window);
         return hk_fail(HSMKEYS_E_EXPIRED, "ticket epoch outside the window");
     }
-    if (get_keys(ctx, g, epoch, NULL, aes, hmac, 0) != HSMKEYS_OK) {
-        STAT_INC(ctx, refused_unavailable);
-        return HSMKEYS_E_UNAVAILABLE;
+    pthread_rwlock_rdlock(&ctx->view_lock);
+    for (i = 0; i < ctx->ngens; i++)
+        if (memcmp(ctx->gens[i].tag, tag, HK_TAG_LEN) == 0)
+            break;
+    plausible = i < ctx->ngens &&
+                hk_may_encrypt(ctx->gens, ctx->ngens, i, epoch, ctx->past, ctx->epoch_seconds);
+    gen = plausible ? ctx->gens[i].generation : 0;
+    active = active_generation_locked(ctx, e_now);
+    pthread_rwlock_unlock(&ctx->view_lock);
+    if (!plausible) {
+        /* another master or domain, a destroyed generation, or one that was
+         * not active anywhere near that epoch: no token call, no derivation */
+        HK_STAT_INC(ctx, refused_foreign);
+        return hk_fail(HSMKEYS_E_FOREIGN, "ticket of another master or domain, or of a "
+                       "generation not active in its epoch");
     }
-    *renew = epoch != e_now ||
-             g != active_gen(ctx, e_now);
-    STAT_INC(ctx, tickets_resumed);
+    if (!hk_ring_lookup(&ctx->ring, HK_KIND_TICKET, gen, epoch, NULL, aes, hmac)) {
+        HK_STAT_INC(ctx, refused_unavailable);
+        hk_maint_wake(ctx);
+        return hk_fail(HSMKEYS_E_UNAVAILABLE, "key of epoch %llu not cached yet",
+                       (unsigned long long)epoch);
+    }
+    *renew = epoch != e_now || gen != active;
+    HK_STAT_INC(ctx, tickets_resumed);
     if (*renew)
-        STAT_INC(ctx, tickets_renewed);
-    (void)lookahead(ctx, e_now, 0);
+        HK_STAT_INC(ctx, tickets_renewed);
+    return HSMKEYS_OK;
+}
+
+/* Keys of (kind, active generation of epoch, epoch) from the ring. */
+static int cached_epoch_keys(hsmkeys_ctx *ctx, int kind, uint64_t epoch, unsigned char name[16],
+                             unsigned char a[32], unsigned char b[32])
+{
+    uint32_t g;
+    pthread_rwlock_rdlock(&ctx->view_lock);
+    g = active_generation_locked(ctx, epoch);
+    pthread_rwlock_unlock(&ctx->view_lock);
+    return hk_ring_lookup(&ctx->ring, kind, g, epoch, name, a, b);
+}
+
+static int check_window(hsmkeys_ctx *ctx, uint64_t epoch)
+{
+    uint64_t e_now = hsmkeys_current_epoch(ctx);
+    if (!hk_window_contains(e_now, ctx->past, epoch))
+        return hk_fail(HSMKEYS_E_EXPIRED, "epoch %llu is outside the window [%llu, %llu]",
+                       (unsigned long long)epoch,
+                       (unsigned long long)hk_window_low(e_now, ctx->past),
+                       (unsigned long long)(e_now + 1));
     return HSMKEYS_OK;
 }
 
@@ -416,24 +333,37 @@ int hsmkeys_epoch_key(hsmkeys_ctx *ctx, uint64_t epoch, unsigned char name[HSMKE
                       unsigned char aes[HSMKEYS_AES_KEY_LEN],
                       unsigned char hmac[HSMKEYS_HMAC_KEY_LEN])
 {
-    uint64_t e_now;
-    size_t g;
+    int rc;
+    HK_TRY(check_window(ctx, epoch));
+    if (cached_epoch_keys(ctx, HK_KIND_TICKET, epoch, name, aes, hmac))
+        return HSMKEYS_OK;
+    rc = hk_maint_wait_cycle(ctx, HK_TOOL_WAIT_MS);
+    if (cached_epoch_keys(ctx, HK_KIND_TICKET, epoch, name, aes, hmac))
+        return HSMKEYS_OK;
+    if (rc == HSMKEYS_OK)
+        rc = hk_fail(HSMKEYS_E_UNAVAILABLE, "the key of epoch %llu is not cached",
+                     (unsigned long long)epoch);
+    return rc;
+}
 
-    check_fork(ctx);
-    e_now = hsmkeys_current_epoch(ctx);
-    if (!hk_window_contains(e_now, ctx->past, epoch))
-        return hk_fail(HSMKEYS_E_EXPIRED, "epoch %llu is outside the window [%llu, %llu]",
-                       (unsigned long long)epoch,
-                       (unsigned long long)hk_window_low(e_now, ctx->past),
-                       (unsigned long long)(e_now + 1));
-    g = active_gen(ctx, epoch);
-    return get_keys(ctx, g, epoch, name, aes, hmac, 1);
+int hsmkeys_cache_key(hsmkeys_ctx *ctx, uint64_t epoch, unsigned char seal[HSMKEYS_CACHE_KEY_LEN],
+                      unsigned char id_key[HSMKEYS_CACHE_KEY_LEN])
+{
+    if (!ctx->session_cache)
+        return hk_fail(HSMKEYS_E_INVALID, "the session cache keys are not derived: set the "
+                       "option session-cache=yes");
+    HK_TRY(check_window(ctx, epoch));
+    ensure_maintainer(ctx);
+    if (cached_epoch_keys(ctx, HK_KIND_CACHE, epoch, NULL, seal, id_key))
+        return HSMKEYS_OK;
+    hk_maint_wake(ctx);
+    return hk_fail(HSMKEYS_E_UNAVAILABLE, "the session cache key of epoch %llu is not cached "
+                   "yet", (unsigned long long)epoch);
 }
 
 int hsmkeys_refresh(hsmkeys_ctx *ctx)
 {
-    check_fork(ctx);
-    return lookahead(ctx, hsmkeys_current_epoch(ctx), 1);
+    return hk_maint_wait_cycle(ctx, HK_TOOL_WAIT_MS);
 }
 
 void hsmkeys_get_stats(const hsmkeys_ctx *ctx, hsmkeys_stats *out)

@@ -64,8 +64,8 @@ static int domain_context(const char *domain, unsigned char *ctx, size_t *len)
     return HSMKEYS_OK;
 }
 
-int hk_kdf_epoch_keys(hk_prf_fn prf, void *arg, const char *domain, uint64_t epoch,
-                      unsigned char out[HK_EPOCH_KEYS_LEN])
+int hk_kdf_epoch_keys(hk_prf_fn prf, void *arg, const char *label, const char *domain,
+                      uint64_t epoch, unsigned char out[HK_EPOCH_KEYS_LEN])
 {
     unsigned char ctx[HK_DOMAIN_MAX + 8];
     size_t n = 0;
@@ -73,7 +73,7 @@ int hk_kdf_epoch_keys(hk_prf_fn prf, void *arg, const char *domain, uint64_t epo
     HK_TRY(domain_context(domain, ctx, &n));
     for (i = 7; i >= 0; i--)
         ctx[n++] = (unsigned char)(epoch >> (8 * i));
-    return hk_kdf_counter(prf, arg, HK_LABEL_TICKET, ctx, n, out, HK_EPOCH_KEYS_LEN);
+    return hk_kdf_counter(prf, arg, label, ctx, n, out, HK_EPOCH_KEYS_LEN);
 }
 
 int hk_kdf_name_tag(hk_prf_fn prf, void *arg, const char *domain, unsigned char tag[HK_TAG_LEN])

@@ -28,6 +28,7 @@
 #define HK_LABEL_TICKET     "hsmkeys ticket key v1"
 #define HK_LABEL_NAME       "hsmkeys key name v1"
 #define HK_LABEL_CHECK      "hsmkeys key check value v1"
+#define HK_LABEL_CACHE      "hsmkeys session cache v1"
 #define HK_DOMAIN_MAX       255
 
 /* The PRF: HMAC-SHA256 keyed with the master.  Returns HSMKEYS_OK or a code. */
@@ -40,8 +41,9 @@ int hk_kdf_counter(hk_prf_fn prf, void *arg, const char *label,
                    const unsigned char *context, size_t context_len,
                    unsigned char *out, size_t out_len) HK_WARN_UNUSED;
 
-/* Epoch keys: label HK_LABEL_TICKET, context = domain || [epoch]64. */
-int hk_kdf_epoch_keys(hk_prf_fn prf, void *arg, const char *domain,
+/* Epoch keys: `label` (HK_LABEL_TICKET: AES key || HMAC key; HK_LABEL_CACHE:
+ * session-cache seal key || id key), context = domain || [epoch]64. */
+int hk_kdf_epoch_keys(hk_prf_fn prf, void *arg, const char *label, const char *domain,
                       uint64_t epoch, unsigned char out[HK_EPOCH_KEYS_LEN]) HK_WARN_UNUSED;
 
 /* Name tag: label HK_LABEL_NAME, context = domain. */

@@ -1,17 +1,24 @@
 /*
  * keysource.h - where epoch keys come from: the one seam between the key
- * ring / callback and the token.
+ * maintainer and the token.
  *
  * Today there is one source, the token's static master generations
- * (keysource_token.c): epoch keys = SP 800-108(HMAC(master)).  A future
- * forward-erasable source (a chain of epoch keys kept and destroyed inside
- * the token) implements the same operations; nothing above this interface
- * changes.
+ * (keysource_token.c): epoch keys = SP 800-108(HMAC(master)).  A
+ * forward-erasable source (a chain of per-epoch states kept and destroyed
+ * inside the token) implements the same operations; nothing above this
+ * interface changes.
  *
- * Sources are not thread-safe: the context serialises calls with its
- * derive lock.  Sources never log; they return codes and messages.  A
- * source notices a fork itself (the PKCS#11 layer re-initialises its module
- * in the child and bumps the module's generation).
+ * Sources are not thread-safe: only the context's maintainer (or open, before
+ * anyone else sees the context) calls them.  Sources never log; they return
+ * codes and messages, and a warn callback for non-fatal findings.  A source
+ * notices a fork itself (the PKCS#11 layer re-initialises its module in the
+ * child and bumps the module's generation), counts its own token calls, and
+ * keeps what the token leaves on the OpenSSL error queue off its caller's.
+ *
+ * Fork consistency: a fork may happen while the maintainer is inside a
+ * source call.  A source publishes a changed pointer before it frees the old
+ * object, so a child never sees a freed pointer; stale handles are repaired
+ * by the reconnect the module's new generation forces.
  */
 #ifndef HSMKEYS_KEYSOURCE_H
 #define HSMKEYS_KEYSOURCE_H
@@ -19,7 +26,8 @@
 #include <stdint.h>
 #include "kdf.h"
 
-/* One master generation as the ring sees it: public facts only. */
+/* One master generation as the maintainer and the hot path see it: public
+ * facts only. */
 typedef struct hk_generation {
     uint32_t generation;
     int64_t activation;              /* unix seconds */
@@ -30,17 +38,27 @@ typedef struct hk_keysource hk_keysource;
 
 struct hk_keysource_ops {
     const char *name;
-    /* Derive the 64 key bytes of `epoch` under generation index `gen`.
-     * Returns HSMKEYS_OK, HSMKEYS_E_TOKEN, HSMKEYS_E_LOGIN, HSMKEYS_E_MODULE. */
-    int (*derive)(hk_keysource *src, size_t gen, uint64_t epoch,
+    /* Read the token's master generations again (a rotation adds one, a
+     * destroy removes one).  *out (malloc'd, sorted by activation, free())
+     * and *n receive the new list.  A generation that fails the master
+     * policy is left out with a warning.
+     * Returns HSMKEYS_OK, HSMKEYS_E_NO_MASTER, HSMKEYS_E_TOKEN,
+     * HSMKEYS_E_LOGIN, HSMKEYS_E_MODULE, HSMKEYS_E_NO_TOKEN, HSMKEYS_E_NOMEM. */
+    int (*reread)(hk_keysource *src, hk_generation **out, size_t *n);
+    /* Derive the 64 key bytes of `epoch` for `label` (HK_LABEL_TICKET or
+     * HK_LABEL_CACHE) under master generation number `generation`.
+     * Returns HSMKEYS_OK, HSMKEYS_E_NO_MASTER (that generation is gone),
+     * HSMKEYS_E_TOKEN, HSMKEYS_E_LOGIN, HSMKEYS_E_MODULE. */
+    int (*derive)(hk_keysource *src, uint32_t generation, uint64_t epoch, const char *label,
                   unsigned char out[HK_EPOCH_KEYS_LEN]);
     void (*destroy)(hk_keysource *src);
 };
 
 struct hk_keysource {
     const struct hk_keysource_ops *ops;
-    hk_generation *gens;   /* sorted by activation */
+    hk_generation *gens;   /* as found at open, sorted by activation */
     size_t ngens;
+    uint64_t token_calls;  /* PKCS#11 calls made so far (exact) */
 };
 
 /* Options of the token source (from the context's configuration). */

@@ -30,3 +30,32 @@ size_t hk_active_generation(const hk_generation *g, size_t n, uint64_t epoch, in
             active = i;
     return active;
 }
+
+/* First epoch whose start is at or after t. */
+static uint64_t epoch_ceil(int64_t t, int64_t p)
+{
+    return t <= 0 ? 0 : (uint64_t)((t + p - 1) / p);
+}
+
+int hk_active_epochs(const hk_generation *g, size_t n, size_t i, int64_t p,
+                     uint64_t *first, uint64_t *last)
+{
+    uint64_t start = i == 0 ? 0 : epoch_ceil(g[i].activation, p);
+    uint64_t end = UINT64_MAX; /* first epoch of the next generation */
+    if (i + 1 < n)
+        end = epoch_ceil(g[i + 1].activation, p);
+    if (end <= start)
+        return 0;
+    *first = start;
+    *last = end - 1;
+    return 1;
+}
+
+int hk_may_encrypt(const hk_generation *g, size_t n, size_t i, uint64_t x, unsigned past,
+                   int64_t p)
+{
+    uint64_t first, last, lo = x > past ? x - past : 0;
+    if (i >= n || !hk_active_epochs(g, n, i, p, &first, &last))
+        return 0;
+    return first <= x + 1 && last >= lo;
+}

@@ -6,6 +6,11 @@
  *   window(e_now)  = [e_now - ceil(L / P), e_now + 1]
  *   active gen(e)  = the generation with the latest activation <= e * P
  *                    (the earliest one if none is active yet)
+ *   may encrypt    generation g "may have encrypted" a ticket of epoch x
+ *                  when g was active in some epoch of [x - past, x + 1]:
+ *                  the only (g, x) pairs a server decrypts or derives, so
+ *                  a forged name of any other pair costs no token call and
+ *                  the cache needs at most (past + 2) entries per such g.
  */
 #ifndef HSMKEYS_SCHEDULE_H
 #define HSMKEYS_SCHEDULE_H
@@ -21,5 +26,13 @@ int hk_window_contains(uint64_t e_now, unsigned past, uint64_t e);
 uint64_t hk_window_low(uint64_t e_now, unsigned past);
 size_t hk_active_generation(const hk_generation *gens, size_t n, uint64_t epoch,
                             int64_t epoch_seconds);
+/* Epochs [*first, *last] in which gens[i] (sorted by activation) is the
+ * active generation; returns 0 if there is none (a later generation
+ * activates at the same epoch boundary). */
+int hk_active_epochs(const hk_generation *gens, size_t n, size_t i, int64_t epoch_seconds,
+                     uint64_t *first, uint64_t *last);
+/* 1 if gens[i] may have encrypted a ticket of epoch x (see above). */
+int hk_may_encrypt(const hk_generation *gens, size_t n, size_t i, uint64_t x, unsigned past,
+                   int64_t epoch_seconds);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * stall_test.c - a token call that hangs (a slow or wedged HSM) must not
- * stall handshakes that other threads run on cached keys: the ring is read
- * without waiting for the thread that derives.
+ * stall any handshake: the maintainer thread waits in it, handshakes read
+ * the ring and never wait for the maintainer, not even those that need a
+ * key it has not derived yet.
  *
  * The fault module holds one C_Sign until released; the test checks that the
  * handshakes of four threads all finish while that call is still held.  No
@@ -9,6 +10,7 @@
  * finish after it was released (20 s later), which the test sees.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -62,7 +64,7 @@ static void *handshake_thread(void *arg)
 int main(void)
 {
     uint64_t e = (uint64_t)(FE_T0 / FE_EPOCH);
-    struct deriver d = { e - 1, -100, { 0 } };
+    struct deriver d = { e + 2, -100, { 0 } };
     pthread_t dt, ht[THREADS];
     struct worker w[THREADS];
     int derive_started = 0;
@@ -88,9 +90,11 @@ int main(void)
     if (!ticket)
         return t_done();
 
-    T_CASE("a C_Sign held by the token: another thread's derivation waits in it") {
+    T_CASE("a C_Sign held by the token: the maintainer waits in it") {
         env.fc.stall("C_Sign", 20000, 1);
-        /* epoch e - 1 is inside the window but not derived ahead: it needs the token */
+        /* one epoch on: e + 1 is cached (derived ahead), e + 2 is the new
+         * look-ahead, which needs the token; a tool asks for it and waits */
+        atomic_store(&clk.now, FE_T0 + FE_EPOCH);
         derive_started = pthread_create(&dt, NULL, derive_thread, &d) == 0;
         T_TRUE(derive_started);
         for (int i = 0; i < 10000 && env.fc.stalled_now() == 0; i++) {
@@ -102,6 +106,12 @@ int main(void)
 
     T_CASE("meanwhile 4 threads finish 480 handshakes on cached keys") {
         int resumed = 0, full = 0;
+        t_hs r;
+        /* a ticket of the current epoch (e + 1, cached ahead of need) */
+        T_EQ_INT(t_handshake(cli, srv, NULL, &r), 0);
+        T_TRUE(r.has_ticket);
+        SSL_SESSION_free(ticket);
+        ticket = r.session;
         memset(w, 0, sizeof w);
         for (int i = 0; i < THREADS; i++)
             pthread_create(&ht[i], NULL, handshake_thread, &w[i]);
@@ -116,6 +126,17 @@ int main(void)
         T_EQ_INT(full, THREADS * FULLS);
     }
 
+    T_CASE("a handshake that needs an underived key is not held either: full, no ticket") {
+        t_hs r;
+        int64_t saved = atomic_load(&clk.now);
+        atomic_store(&clk.now, FE_T0 + 2 * FE_EPOCH); /* e + 2: not derived (held) */
+        T_EQ_INT(t_handshake(cli, srv, NULL, &r), 0);
+        T_EQ_INT(r.has_ticket, 0);
+        SSL_SESSION_free(r.session);
+        T_EQ_INT(env.fc.stalled_now(), 1); /* it did not wait for the held call */
+        atomic_store(&clk.now, saved);
+    }
+
     T_CASE("released, the held derivation completes with the right epoch") {
         uint64_t ep = 0;
         env.fc.release();
@@ -123,7 +144,7 @@ int main(void)
             pthread_join(dt, NULL);
         T_RC(d.rc, HSMKEYS_OK);
         T_RC(hsmkeys_name_epoch(d.name, &ep), HSMKEYS_OK);
-        T_EQ_INT(ep, e - 1);
+        T_EQ_INT(ep, e + 2);
         env.fc.clear();
     }
 

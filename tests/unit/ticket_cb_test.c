@@ -5,6 +5,7 @@
  * window, and clock skew between servers.
  */
 #include <stdlib.h>
+#include <time.h>
 #include <hsmkeys/hsmkeys_ssl.h>
 #include "test.h"
 #include "softhsm.h"
@@ -18,6 +19,17 @@ static SSL_CTX *server(hsmkeys_ctx *hk, int version)
     if (s == NULL || hsmkeys_ssl_attach(s, hk) != HSMKEYS_OK)
         abort();
     return s;
+}
+
+/* Move the injected clocks.  The maintainer sleeps on the real clock, so
+ * after a jump the test lets each context finish one maintenance cycle, as
+ * the passing of real time would. */
+static void set_clocks(int64_t ta, int64_t tb, hsmkeys_ctx *a, hsmkeys_ctx *b)
+{
+    clock_a = ta;
+    clock_b = tb;
+    T_RC(hsmkeys_refresh(a), HSMKEYS_OK);
+    T_RC(hsmkeys_refresh(b), HSMKEYS_OK);
 }
 
 static uint64_t calls(hsmkeys_ctx *hk)
@@ -76,14 +88,15 @@ static void epochs(int version, const char *vname, hsmkeys_ctx *a, hsmkeys_ctx *
     hsmkeys_stats before, after;
 
     /* epoch 60 s, lifetime 120 s: window is [e-2, e+1] */
-    clock_a = clock_b = 1700000000;
+    set_clocks(1700000000, 1700000000, a, b);
     snprintf(name, sizeof name, "%s: ticket of epoch e resumes in e+1 on the other server and is renewed", vname);
     T_CASE(name) {
         T_EQ_INT(t_handshake(c, sa, NULL, &h1), 0);
         T_EQ_INT(hsmkeys_name_epoch(h1.ticket_name, &e0), HSMKEYS_OK);
         T_EQ_INT(e0, hsmkeys_current_epoch(a));
-        kept = SSL_SESSION_dup(h1.session); /* using a session may retire it */
-        clock_a += 60; clock_b += 60;
+        T_TRUE(h1.session != NULL);
+        kept = h1.session ? SSL_SESSION_dup(h1.session) : NULL; /* using a session may retire it */
+        set_clocks(clock_a + 60, clock_b + 60, a, b);
         hsmkeys_get_stats(b, &before);
         T_EQ_INT(t_handshake(c, sb, h1.session, &h2), 0);
         hsmkeys_get_stats(b, &after);
@@ -96,7 +109,7 @@ static void epochs(int version, const char *vname, hsmkeys_ctx *a, hsmkeys_ctx *
     t_hs_clear(&h2);
     snprintf(name, sizeof name, "%s: ticket is refused once its epoch left the window", vname);
     T_CASE(name) {
-        clock_a += 120; clock_b += 120; /* now e0 + 3: window [e0+1, e0+4] */
+        set_clocks(clock_a + 120, clock_b + 120, a, b); /* now e0 + 3: window [e0+1, e0+4] */
         hsmkeys_get_stats(b, &before);
         T_EQ_INT(t_handshake(c, sb, kept, &h2), 0);
         hsmkeys_get_stats(b, &after);
@@ -108,7 +121,7 @@ static void epochs(int version, const char *vname, hsmkeys_ctx *a, hsmkeys_ctx *
     SSL_SESSION_free(kept);
     snprintf(name, sizeof name, "%s: one epoch of clock skew either way still resumes", vname);
     T_CASE(name) {
-        clock_a = 1700000000 + 600; clock_b = clock_a + 60; /* B is one epoch ahead */
+        set_clocks(1700000000 + 600, 1700000000 + 660, a, b); /* B is one epoch ahead */
         T_EQ_INT(t_handshake(c, sa, NULL, &h1), 0);
         T_EQ_INT(t_handshake(c, sb, h1.session, &h2), 0);
         T_EQ_INT(h2.resumed, 1);           /* B sees a ticket of e-1 */
@@ -119,7 +132,7 @@ static void epochs(int version, const char *vname, hsmkeys_ctx *a, hsmkeys_ctx *
         T_EQ_INT(h2.resumed, 1);           /* A sees a ticket of e+1 */
     }
     t_hs_clear(&h1); t_hs_clear(&h2);
-    clock_a = clock_b = 1700000000;
+    set_clocks(1700000000, 1700000000, a, b);
     SSL_CTX_free(sa); SSL_CTX_free(sb); SSL_CTX_free(c);
 }
 
@@ -131,6 +144,7 @@ static void steady_state(hsmkeys_ctx *a, hsmkeys_ctx *b)
     SSL_SESSION *offer;
     int i, resumed = 0;
     uint64_t ca, cb;
+    time_t t0;
 
     T_CASE("10,000 resumed handshakes after warm-up make zero token calls") {
         T_EQ_INT(t_handshake(c, sa, NULL, &h0), 0);
@@ -140,6 +154,7 @@ static void steady_state(hsmkeys_ctx *a, hsmkeys_ctx *b)
         t_hs_clear(&h);
         ca = calls(a);
         cb = calls(b);
+        t0 = time(NULL);
         /* Like the seed's clients: alternate servers, offer the newest ticket. */
         for (i = 0; i < 10000; i++) {
             if (t_handshake(c, (i & 1) ? sa : sb, offer, &h) == 0 && h.resumed)
@@ -153,8 +168,16 @@ static void steady_state(hsmkeys_ctx *a, hsmkeys_ctx *b)
         }
         SSL_SESSION_free(offer);
         T_EQ_INT(resumed, 10000);
-        T_EQ_INT(calls(a) - ca, 0);
-        T_EQ_INT(calls(b) - cb, 0);
+        /* Handshakes never call the token; the maintainers re-read the
+         * generations every 30 s (1 h epochs), whatever the handshake count:
+         * on a slow run (sanitizers) such re-reads may fall in the loop. */
+        if (time(NULL) - t0 < 25) {
+            T_EQ_INT(calls(a) - ca, 0);
+            T_EQ_INT(calls(b) - cb, 0);
+        } else {
+            T_TRUE(calls(a) - ca <= 16 * (uint64_t)((time(NULL) - t0) / 30 + 1));
+            T_TRUE(calls(b) - cb <= 16 * (uint64_t)((time(NULL) - t0) / 30 + 1));
+        }
         printf("# token calls per 10000 resumed handshakes: %llu\n",
                (unsigned long long)(calls(a) - ca + calls(b) - cb));
     }

@@ -46,7 +46,10 @@ tap_ok $? "two feeders, two terminators fed from their FIFOs, balancer up"
 
 ROT_LOGS="$LAB/F1.log $LAB/F2.log"
 ROT_ERR_RE=': (error|warning): '
-rot_live S1 S2 "$HX_DOMAIN" $EPOCH $LIFETIME "127.0.0.1:$PL" --tls1.2 -c 2 -i 20
+# Three clients: with two in step, round robin can send each of them to the
+# same terminator every time, and cross-terminator resumption would go
+# unseen.
+rot_live S1 S2 "$HX_DOMAIN" $EPOCH $LIFETIME "127.0.0.1:$PL" --tls1.2 -c 3 -i 30
 echo "# haproxy feeder: rotation $ROT_ROTATION, retirement $ROT_RETIREMENT (resumed/reconnects failed)"
 grep -q "pushed epoch" "$LAB/F1.log" && grep -q "pushed epoch" "$LAB/F2.log"
 tap_ok $? "both feeders kept pushing each epoch's key at the boundaries"

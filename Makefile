@@ -46,7 +46,7 @@ LIB_LIBS := $(P11KIT_LIBS) $(SSL_LIBS) -ldl -lpthread
 
 # The shared test library (tests/lib), defined here so that every fragment,
 # whatever its include order, can link test helpers with it.
-TEST_LIB_SRCS := tests/lib/test.c tests/lib/softhsm.c tests/lib/tls.c tests/lib/refkdf.c
+TEST_LIB_SRCS := tests/lib/test.c tests/lib/softhsm.c tests/lib/tls.c tests/lib/refkdf.c tests/lib/modcheck.c
 TEST_LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(TEST_LIB_SRCS))
 
 # Targets that fragments append to.

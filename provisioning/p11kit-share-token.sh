@@ -43,7 +43,17 @@ dir=$(dirname "$SOCKET")
 case "$(stat -c %a "$dir")" in
     *[2367]?|*?[2367]) echo "directory $dir is writable by group or others: anyone could replace the socket; use a private directory" >&2; exit 1 ;;
 esac
-[ ! -e "$SOCKET" ] || { echo "$SOCKET exists: is a server already running? remove it if not" >&2; exit 1; }
+# A socket left by a server that died (p11-kit does not remove it) is
+# replaced; one that a live server answers on, or any other file, is not.
+if [ -e "$SOCKET" ] || [ -L "$SOCKET" ]; then
+    [ -S "$SOCKET" ] && [ ! -L "$SOCKET" ] || { echo "$SOCKET exists and is not a socket: refusing to replace it" >&2; exit 1; }
+    if python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1])' "$SOCKET" 2>/dev/null; then
+        echo "$SOCKET: a p11-kit server is already listening there; stop it first or pick another --socket" >&2
+        exit 1
+    fi
+    echo "p11kit-share-token: removing stale socket $SOCKET (nothing listens on it)" >&2
+    rm -f "$SOCKET"
+fi
 T=${HSMKEYS_TOOL:-$(command -v hsmkeys-tool || echo "$(dirname "$0")/../build/hsmkeys-tool")}
 if [ -x "$T" ]; then
     listing=$("$T" status --module "$MODULE" 2>&1) || true

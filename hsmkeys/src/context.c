@@ -216,7 +216,7 @@ int hsmkeys_start(hsmkeys_ctx *ctx, unsigned wait_ms)
             return hk_fail(HSMKEYS_E_UNAVAILABLE, "the maintainer has no key for the current "
                            "epoch after %u ms: the token is failing or slow; no tickets until "
                            "it answers", wait_ms);
-        (void)hk_maint_wait_cycle(ctx, deadline - hk_mono_ms());
+        (void)hk_maint_wait_cycle(ctx, deadline - hk_mono_ms(), 0);
     }
 }
 
@@ -337,7 +337,7 @@ int hsmkeys_epoch_key(hsmkeys_ctx *ctx, uint64_t epoch, unsigned char name[HSMKE
     HK_TRY(check_window(ctx, epoch));
     if (cached_epoch_keys(ctx, HK_KIND_TICKET, epoch, name, aes, hmac))
         return HSMKEYS_OK;
-    rc = hk_maint_wait_cycle(ctx, HK_TOOL_WAIT_MS);
+    rc = hk_maint_wait_cycle(ctx, HK_TOOL_WAIT_MS, 0);
     if (cached_epoch_keys(ctx, HK_KIND_TICKET, epoch, name, aes, hmac))
         return HSMKEYS_OK;
     if (rc == HSMKEYS_OK)
@@ -363,7 +363,7 @@ int hsmkeys_cache_key(hsmkeys_ctx *ctx, uint64_t epoch, unsigned char seal[HSMKE
 
 int hsmkeys_refresh(hsmkeys_ctx *ctx)
 {
-    return hk_maint_wait_cycle(ctx, HK_TOOL_WAIT_MS);
+    return hk_maint_wait_cycle(ctx, HK_TOOL_WAIT_MS, 1);
 }
 
 void hsmkeys_get_stats(const hsmkeys_ctx *ctx, hsmkeys_stats *out)

@@ -9,7 +9,7 @@
 #include <string.h>
 #include "error.h"
 
-#define HK_ERRMSG_MAX 512
+#define HK_ERRMSG_MAX 1024 /* room for a module-environment hint (modenv.c) */
 
 static _Thread_local char hk_errmsg[HK_ERRMSG_MAX];
 

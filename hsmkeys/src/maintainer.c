@@ -457,12 +457,13 @@ static void *maint_main(void *arg)
 
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
-        m->wake = 0;
+        int forced = m->force == 2; /* hsmkeys_refresh: re-read the token too */
+        __atomic_store_n(&m->wake, 0, __ATOMIC_RELAXED);
         m->force = 0;
         m->cycles_begun++;
         pthread_mutex_unlock(&m->lock);
 
-        rc = hk_maint_cycle(ctx, 0);
+        rc = hk_maint_cycle(ctx, forced);
 
         pthread_mutex_lock(&m->lock);
         m->last_rc = rc;
@@ -508,7 +509,7 @@ int hk_maint_start(struct hsmkeys_ctx *ctx)
     pthread_mutex_lock(&m->lock);
     if (m->started_fork != hk_fork_generation() + 1) {
         m->stop = m->exited = m->orphan = 0;
-        m->wake = 0;
+        __atomic_store_n(&m->wake, 0, __ATOMIC_RELAXED);
         /* the condition variable uses the monotonic clock (timedwait above) */
         {
             pthread_condattr_t ca;
@@ -541,12 +542,12 @@ void hk_maint_wake(struct hsmkeys_ctx *ctx)
     if (__atomic_load_n(&m->wake, __ATOMIC_RELAXED))
         return; /* already asked: one wake per cycle, whatever the handshake rate */
     pthread_mutex_lock(&m->lock);
-    m->wake = 1;
+    __atomic_store_n(&m->wake, 1, __ATOMIC_RELAXED);
     pthread_cond_signal(&m->wake_cond);
     pthread_mutex_unlock(&m->lock);
 }
 
-int hk_maint_wait_cycle(struct hsmkeys_ctx *ctx, int64_t timeout_ms)
+int hk_maint_wait_cycle(struct hsmkeys_ctx *ctx, int64_t timeout_ms, int reread)
 {
     hk_maint *m = &ctx->m;
     struct timespec ts;
@@ -563,7 +564,7 @@ int hk_maint_wait_cycle(struct hsmkeys_ctx *ctx, int64_t timeout_ms)
     }
     pthread_mutex_lock(&m->lock);
     target = m->cycles_begun + 1; /* a cycle that starts after this call */
-    m->force = 1;
+    m->force = reread ? 2 : 1;
     pthread_cond_signal(&m->wake_cond);
     while (m->cycles_done < target && !m->exited)
         if (pthread_cond_timedwait(&m->done_cond, &m->lock, &ts) == ETIMEDOUT)
@@ -605,7 +606,7 @@ int hk_maint_stop(struct hsmkeys_ctx *ctx)
         pthread_detach(th);
         return 0;
     }
-    m->started_fork = 0;
+    __atomic_store_n(&m->started_fork, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&m->lock);
     pthread_join(th, NULL);
     return 1;

@@ -45,9 +45,10 @@ int hk_maint_running_here(struct hsmkeys_ctx *ctx);
  * token).  Starts it if it does not run in this process. */
 void hk_maint_wake(struct hsmkeys_ctx *ctx);
 
-/* Wait at most timeout_ms for a cycle begun after this call; returns its
- * result, or HSMKEYS_E_UNAVAILABLE on timeout. */
-int hk_maint_wait_cycle(struct hsmkeys_ctx *ctx, int64_t timeout_ms);
+/* Wait at most timeout_ms for a cycle begun after this call (reread: that
+ * cycle re-reads the generations even if not due); returns its result, or
+ * HSMKEYS_E_UNAVAILABLE on timeout. */
+int hk_maint_wait_cycle(struct hsmkeys_ctx *ctx, int64_t timeout_ms, int reread);
 
 /* Stop the thread of this process.  Returns 1 if the context may be freed
  * now, 0 if the thread (stuck in a token call) frees it when it returns. */

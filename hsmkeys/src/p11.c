@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "p11.h"
+#include "modenv.h"
 
 struct hk_module {
     struct hk_module *next;
@@ -30,7 +31,9 @@ struct hk_module {
     unsigned refs;
     pid_t pid;           /* process that initialised it */
     unsigned generation; /* bumped on every re-initialisation */
-    int we_initialized;  /* 0 if someone else did: do not finalize */
+    int we_initialized;  /* 1 only if C_Initialize returned CKR_OK in process
+                          * `pid`; else never C_Finalize it (another library,
+                          * e.g. libp11's engine, may hold sessions) */
 };
 
 _Thread_local uint64_t hk_p11_thread_calls;
@@ -64,6 +67,7 @@ const char *hk_ckr_name(CK_RV rv)
     N(CKR_WRAPPED_KEY_INVALID); N(CKR_WRAPPED_KEY_LEN_RANGE); N(CKR_WRAPPING_KEY_HANDLE_INVALID);
     N(CKR_WRAPPING_KEY_TYPE_INCONSISTENT); N(CKR_BUFFER_TOO_SMALL);
     N(CKR_CRYPTOKI_NOT_INITIALIZED); N(CKR_CRYPTOKI_ALREADY_INITIALIZED);
+    N(CKR_ACTION_PROHIBITED);
 #undef N
     default: return "CKR_(unknown)";
     }
@@ -220,13 +224,10 @@ int hk_module_get(const char *path, const char *init_args, hk_module **out)
     if (rv == CKR_OK) {
         m->we_initialized = 1;
     } else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        char hint[700];
+        hk_modenv_init_hint(path, init_args, rv, hint, sizeof hint);
         rc = hk_fail(HSMKEYS_E_MODULE, "C_Initialize of %s failed: %s (0x%lx)%s", path,
-                     hk_ckr_name(rv), (unsigned long)rv,
-                     init_args != NULL ? "; check module-args" :
-                     rv == CKR_ARGUMENTS_BAD ? "; the module needs init args: set module-args "
-                     "(NSS softokn: configdir='sql:DIR' certPrefix='' keyPrefix='' "
-                     "secmod='secmod.db' flags=)" :
-                     "; does the module need init args (module-args)?");
+                     hk_ckr_name(rv), (unsigned long)rv, hint);
         goto fail;
     }
     m->pid = getpid();
@@ -288,23 +289,21 @@ int hk_module_check_fork(hk_module *m, unsigned *generation)
     pthread_mutex_lock(&hk_modules_lock);
     if (m->pid != me) {
         /* PKCS#11 asks a child to call C_Initialize.  Modules that reset
-         * themselves in a child answer CKR_OK.  A module that kept its state
-         * across fork (SoftHSM2 does) answers ALREADY_INITIALIZED: it is not
-         * finalized then, since that would also close the sessions of other
-         * libraries in this process (libp11's engine holding the server's
-         * private key); new sessions of our own are enough.  Anything else:
-         * finalize and start afresh. */
+         * themselves in a child answer CKR_OK: the module is then ours in
+         * this process.  A module that kept its state across fork (SoftHSM2
+         * does) answers ALREADY_INITIALIZED: it is not ours then (libp11's
+         * engine, holding the server's private key, may use it too) and is
+         * never finalized by this process; new sessions of our own are
+         * enough.  Anything else is an error: finalizing a module this
+         * process did not initialize could close another library's
+         * sessions. */
         rv = module_initialize(m);
-        if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-            (void)HK_FN(m, C_Finalize)(NULL);
-            rv = module_initialize(m);
-        }
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
             pthread_mutex_unlock(&hk_modules_lock);
             return hk_fail(HSMKEYS_E_MODULE, "re-initialising %s after fork failed: %s",
                            m->path, hk_ckr_name(rv));
         }
-        m->we_initialized = 1;
+        m->we_initialized = rv == CKR_OK;
         __atomic_add_fetch(&m->generation, 1, __ATOMIC_ACQ_REL);
         __atomic_store_n(&m->pid, me, __ATOMIC_RELEASE);
     }
@@ -317,6 +316,8 @@ int hk_module_reset_if_sole(hk_module *m)
 {
     CK_RV rv = CKR_OK;
     pthread_mutex_lock(&hk_modules_lock);
+    /* Only a module this process initialised itself, with CKR_OK (see
+     * hk_module_check_fork): else another library may hold sessions. */
     if (m->refs == 1 && m->we_initialized && m->pid == getpid()) {
         (void)HK_FN(m, C_Finalize)(NULL);
         rv = module_initialize(m);
@@ -382,9 +383,11 @@ static int token_find_once(hk_module *m, const hk_uri *u, CK_SLOT_ID *slot, int 
     if (found > 1)
         return hk_fail(HSMKEYS_E_NO_TOKEN, "%d tokens match the URI (%s): add token=<label> "
                        "or serial=<serial> to select one", found, names);
+    char hint[700];
+    hk_modenv_token_hint(m->path, hint, sizeof hint);
     return hk_fail(HSMKEYS_E_NO_TOKEN, "no token matches the URI in module %s (tokens "
-                   "present: %s): check token=/serial= and that the token is initialised",
-                   m->path, names[0] ? names : "none");
+                   "present: %s): check token=/serial= and that the token is initialised%s",
+                   m->path, names[0] ? names : "none", hint);
 }
 
 int hk_token_find(hk_module *m, const hk_uri *u, CK_SLOT_ID *slot)

@@ -5,14 +5,25 @@
  * Owns: the master's attribute template and its CKA_ID (master.h: 'HK' 01 ||
  * generation || activation).  Threat: a master that leaves the token in
  * plaintext.  It is generated inside the token (CKM_GENERIC_SECRET_KEY_GEN),
- * SENSITIVE, and either non-extractable or extractable only under a trusted
- * wrapping key (WRAP_WITH_TRUSTED), never anything looser; imported bytes are
+ * SENSITIVE, sign-only, and either non-extractable and non-modifiable or
+ * extractable only under a trusted wrapping key (WRAP_WITH_TRUSTED) until
+ * sealed, never anything looser (template.c); imported bytes are
  * accepted only behind an explicit test-only flag.  Rotation refuses
  * duplicate generations and activation times that are not in the future.
  */
 #include <stdlib.h>
 #include <string.h>
 #include "template.h"
+
+/* Codes with which tokens refuse to make secret keys through PKCS#11
+ * (tpm2-pkcs11 1.9: C_GenerateKey CKR_FUNCTION_NOT_SUPPORTED, C_CreateObject
+ * CKR_ATTRIBUTE_VALUE_INVALID). */
+static int vendor_made_only(CK_RV rv)
+{
+    return rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_MECHANISM_INVALID ||
+           rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
+           rv == CKR_TEMPLATE_INCONSISTENT;
+}
 
 static int add_generation(struct hkt_conn *c, uint32_t gen, int64_t act, int clonable,
                           const hk_secret *value, CK_OBJECT_HANDLE *out)
@@ -26,16 +37,30 @@ static int add_generation(struct hkt_conn *c, uint32_t gen, int64_t act, int clo
     if (hkt_master_id_free(c, id, gen) != 0)
         return -1;
     hkt_master_tmpl_init(&m, CKK_GENERIC_SECRET, 1, clonable, c->label, id);
-    if (value) {
+    if (value)
         hkt_master_tmpl_add(&m, CKA_VALUE, value->data, value->len);
-        rv = c->f->C_CreateObject(c->session, m.attrs, m.n, out);
-    } else {
-        CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+    else
         hkt_master_tmpl_add(&m, CKA_VALUE_LEN, &vlen, sizeof vlen);
-        rv = c->f->C_GenerateKey(c->session, &mech, m.attrs, m.n, out);
+    for (int attempt = 0;; attempt++) {
+        CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+        if (value)
+            rv = c->f->C_CreateObject(c->session, m.attrs, m.n, out);
+        else
+            rv = c->f->C_GenerateKey(c->session, &mech, m.attrs, m.n, out);
+        /* A module without CKA_COPYABLE (NSS softokn) refuses the template. */
+        if (rv == CKR_OK || attempt > 0 || !hkt_copyable_refused(rv) ||
+            !hkt_master_tmpl_drop(&m, CKA_COPYABLE))
+            break;
     }
     if (hk_p11_check(rv, value ? "C_CreateObject" : "C_GenerateKey") != HSMKEYS_OK) {
         hkt_err_lib("creating the master generation");
+        if (vendor_made_only(rv))
+            hkt_err("token '%s' does not %s secret keys through PKCS#11 (tpm2-pkcs11 and many HSMs "
+                    "make them only with their own tools): make the key with the token's tool "
+                    "(SENSITIVE, not EXTRACTABLE; tpm2-pkcs11: tpm2_ptool addkey "
+                    "--algorithm=hmac:sha256), then give it a generation with 'hsmkeys-tool adopt' "
+                    "(docs/PROVISIONING.md, keys made by vendor tools)", c->token_label,
+                    value ? "import" : "generate");
         return -1;
     }
     return 0;
@@ -55,7 +80,7 @@ static int report_new(struct hkt_conn *c, uint32_t gen, CK_OBJECT_HANDLE h)
                 gen, c->label);
         goto out;
     }
-    if (hk_master_check_policy(mk, 1) != HSMKEYS_OK) {
+    if (hk_master_check_policy(mk, 1, hkt_warn_cb, NULL) != HSMKEYS_OK) {
         hkt_err_lib("the token did not apply the requested attributes; the key was removed");
         goto out;
     }
@@ -172,52 +197,72 @@ int hkt_cmd_import_test(struct hkt_opts *o)
     return ret;
 }
 
-int hkt_cmd_rotate(struct hkt_opts *o)
+int hkt_rotation_time_ok(const struct hkt_opts *o)
 {
-    struct hkt_conn c;
-    hk_master *m = NULL;
-    size_t n = 0;
-    int ret = HKT_EXIT_FAIL;
-    int64_t now = hkt_now(o);
     char when[40];
     if (!o->have_activate) {
-        hkt_err("rotate needs --activate-at TIME or --activate-in DURATION: the moment every "
-                "server switches to the new generation (give them time to see it: one epoch or more)");
+        hkt_err("a new generation of an existing master needs --activate-at TIME or "
+                "--activate-in DURATION: the moment every server switches to it (give them "
+                "time to see it: one epoch or more)");
         return HKT_EXIT_USAGE;
     }
-    if (o->activate_at <= now) {
+    if (o->activate_at <= hkt_now(o)) {
         hkt_fmt_time(o->activate_at, when, sizeof when);
         hkt_err("activation time %s is not in the future: servers that already encrypted with the "
                 "current generation this epoch would disagree; pick a later time (e.g. --activate-in 1d)", when);
         return HKT_EXIT_FAIL;
     }
+    return HKT_EXIT_OK;
+}
+
+int hkt_next_generation(const struct hkt_opts *o, struct hkt_conn *c, const hk_master *m,
+                        size_t n, uint32_t *out)
+{
+    uint32_t top;
+    int64_t last;
+    char when[40];
+    max_gen(m, n, &top, &last);
+    uint32_t gen = o->generation >= 0 ? (uint32_t)o->generation : top + 1;
+    if (hkt_master_gen(m, n, gen)) {
+        hkt_err("generation %u of '%s' already exists on token '%s': generations are never "
+                "reused; omit --generation to take %u", gen, c->label, c->token_label, top + 1);
+        return -1;
+    }
+    if (gen < top) {
+        hkt_err("generation %u is older than the newest (%u): new generations count upwards", gen, top);
+        return -1;
+    }
+    if (o->activate_at <= last) {
+        hkt_fmt_time(last, when, sizeof when);
+        hkt_err("activation must come after the newest generation's (%s)", when);
+        return -1;
+    }
+    *out = gen;
+    return 0;
+}
+
+int hkt_cmd_rotate(struct hkt_opts *o)
+{
+    struct hkt_conn c;
+    hk_master *m = NULL;
+    size_t n = 0;
+    int ret = hkt_rotation_time_ok(o);
+    if (ret != HKT_EXIT_OK)
+        return ret;
+    ret = HKT_EXIT_FAIL;
     if (hkt_conn_open(&c, o, HKT_LOGIN_USER) != 0)
         return HKT_EXIT_FAIL;
     if (hkt_masters(&c, &m, &n) != 0)
         goto out;
     if (n == 0) {
         hkt_err("token '%s' holds no master '%s' yet: make the first generation with "
-                "'hsmkeys-tool create'", c.token_label, c.label);
+                "'hsmkeys-tool create' (or 'hsmkeys-tool adopt' for a key the token's own tool made)",
+                c.token_label, c.label);
         goto out;
     }
-    uint32_t top;
-    int64_t last;
-    max_gen(m, n, &top, &last);
-    uint32_t gen = o->generation >= 0 ? (uint32_t)o->generation : top + 1;
-    if (hkt_master_gen(m, n, gen)) {
-        hkt_err("generation %u of '%s' already exists on token '%s': generations are never "
-                "reused; omit --generation to take %u", gen, c.label, c.token_label, top + 1);
+    uint32_t gen;
+    if (hkt_next_generation(o, &c, m, n, &gen) != 0)
         goto out;
-    }
-    if (gen < top) {
-        hkt_err("generation %u is older than the newest (%u): new generations count upwards", gen, top);
-        goto out;
-    }
-    if (o->activate_at <= last) {
-        hkt_fmt_time(last, when, sizeof when);
-        hkt_err("activation must come after the newest generation's (%s)", when);
-        goto out;
-    }
     CK_OBJECT_HANDLE h;
     if (add_generation(&c, gen, o->activate_at, o->clonable, NULL, &h) == 0 &&
         report_new(&c, gen, h) == 0) {

@@ -96,8 +96,10 @@ static int64_t fixed_clock(void *arg)
     return *(const int64_t *)arg;
 }
 
-/* The fleet's key names now, through the public API as a server sees them. */
-static void fleet_names(const struct hkt_opts *o, const char *token, const char *label,
+/* The fleet's key names now, through the public API as a server sees them.
+ * Returns 0, or -1 (error printed) when a server could not open the master:
+ * status then fails, since what it printed is not what servers can use. */
+static int fleet_names(const struct hkt_opts *o, const char *token, const char *label,
                         const char *module, const char *pin)
 {
     char tok[200], obj[200], uri[420], num[32];
@@ -106,12 +108,13 @@ static void fleet_names(const struct hkt_opts *o, const char *token, const char 
     if (!pin || !o->domain || hkt_uri_for("token", token, tok, sizeof tok) ||
         hkt_uri_for("object", label, obj, sizeof obj)) {
         hkt_info("key names: pass --domain D and --pin-source FILE to show the names servers use now");
-        return;
+        return 0;
     }
     snprintf(uri, sizeof uri, "%s;%s", tok, obj + strlen("pkcs11:"));
     int rc = hsmkeys_config_new(&cfg);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "uri", uri);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "module", module);
+    if (rc == HSMKEYS_OK && o->module_args) rc = hsmkeys_config_set(cfg, "module-args", o->module_args);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "pin-source", pin);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "domain", o->domain);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "allow-extractable", "yes");
@@ -129,7 +132,7 @@ static void fleet_names(const struct hkt_opts *o, const char *token, const char 
     hsmkeys_config_free(cfg);
     if (rc != HSMKEYS_OK) {
         hkt_err_lib("opening the master as a server would (hsmkeys_open)");
-        return;
+        return -1;
     }
     uint64_t e = hsmkeys_current_epoch(ctx);
     for (uint64_t k = e; k <= e + 1; k++) {
@@ -146,6 +149,7 @@ static void fleet_names(const struct hkt_opts *o, const char *token, const char 
         hkt_info("key name epoch %llu%s: %s", (unsigned long long)k, k == e ? " (encrypting now)" : " (next)", hex);
     }
     hsmkeys_close(ctx);
+    return rc == HSMKEYS_OK ? 0 : -1;
 }
 
 static void show_master(struct hkt_conn *c, const hk_master *mk, const hk_master *active,
@@ -164,7 +168,7 @@ static void show_master(struct hkt_conn *c, const hk_master *mk, const hk_master
     hkt_info("    sensitive=%s extractable=%s always-sensitive=%s never-extractable=%s "
              "wrap-with-trusted=%s", yn(mk->sensitive), yn(mk->extractable), yn(mk->always_sensitive),
              yn(mk->never_extractable), yn(mk->wrap_with_trusted));
-    if (hk_master_check_policy(mk, 1) != HSMKEYS_OK)
+    if (hk_master_check_policy(mk, 1, hkt_warn_cb, NULL) != HSMKEYS_OK)
         hkt_info("    DANGER: %s", hsmkeys_last_error());
     else if (mk->extractable == 1)
         hkt_info("    clonable: seal it once every clone holds it (hsmkeys-tool seal)");
@@ -199,7 +203,7 @@ int hkt_cmd_status(struct hkt_opts *o)
              hk_module_path(c.module));
     hkt_info("transport keys:");
     list_transport(&c);
-    if (hkt_masters(&c, &m, &n) != 0)
+    if (hkt_masters_all(&c, &m, &n) != 0)
         goto out;
     hkt_fmt_time(now, when, sizeof when);
     hkt_info("master '%s': %zu generation%s; now %s, epoch %lld (epoch %llds, lifetime %llds)",
@@ -215,6 +219,9 @@ int hkt_cmd_status(struct hkt_opts *o)
     }
     for (size_t i = 0; i < n; i++)
         show_master(&c, &m[i], active, o->domain);
+    uint32_t dup;
+    if (hkt_report_duplicate(&c, m, n, &dup))
+        goto out;
     snprintf(token, sizeof token, "%s", c.token_label);
     snprintf(label, sizeof label, "%s", c.label);
     snprintf(module, sizeof module, "%s", hk_module_path(c.module));
@@ -224,8 +231,8 @@ int hkt_cmd_status(struct hkt_opts *o)
 out:
     free(m);
     hkt_conn_close(&c);
-    if (ret == HKT_EXIT_OK && n)
-        fleet_names(o, token, label, module, *pin ? pin : NULL);
+    if (ret == HKT_EXIT_OK && n && fleet_names(o, token, label, module, *pin ? pin : NULL) != 0)
+        ret = HKT_EXIT_FAIL;
     return ret;
 }
 

@@ -56,9 +56,35 @@ int hkt_get_bytes(struct hkt_conn *c, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t,
 
 int hkt_masters(struct hkt_conn *c, hk_master **out, size_t *n)
 {
+    uint32_t g;
+    if (hkt_masters_all(c, out, n) != 0)
+        return -1;
+    if (hkt_report_duplicate(c, *out, *n, &g)) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int hkt_report_duplicate(struct hkt_conn *c, const hk_master *m, size_t n, uint32_t *gen)
+{
+    if (!hk_master_duplicate(m, n, gen))
+        return 0;
+    hkt_err("duplicate generation: token '%s' holds two or more keys of generation %u under "
+            "label '%s', so servers cannot tell which one the fleet uses; compare their key "
+            "check values with the other servers' (hsmkeys-tool status) and destroy the one "
+            "they do not hold with the token's own tool (pkcs11-tool --delete-object)",
+            c->token_label, *gen, c->label);
+    return 1;
+}
+
+int hkt_masters_all(struct hkt_conn *c, hk_master **out, size_t *n)
+{
     *out = NULL;
     *n = 0;
-    int rc = hk_master_find(c->module, c->session, c->master_uri, out, n);
+    int rc = hk_master_list(c->module, c->session, c->master_uri, out, n);
     if (rc == HSMKEYS_E_NO_MASTER) {
         free(*out);
         *out = NULL;

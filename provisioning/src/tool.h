@@ -42,9 +42,12 @@ struct hkt_opts {
     const char *out;           /* --out */
     const char *to;            /* --to: transport public key file (wrap) */
     const char *expect_kcv;    /* --expect-kcv */
+    const char *expect_fp;     /* --expect-fingerprint (trust) */
     const char *domain;        /* --domain */
     const char *format;        /* --format pem|der */
     const char *name;          /* --name: host name recorded on a trusted key */
+    const char *key_label;     /* --key-label: adopt: the vendor-made key's label */
+    const char *key_id;        /* --key-id: adopt: its CKA_ID in hex */
     int64_t epoch_seconds;     /* --epoch */
     int64_t lifetime_seconds;  /* --lifetime */
     int64_t now;               /* --now (tests and dry runs), else time() */
@@ -77,6 +80,8 @@ struct hkt_conn {
 int hkt_conn_open(struct hkt_conn *c, const struct hkt_opts *o, int login);
 void hkt_conn_close(struct hkt_conn *c);
 int hkt_read_pin(const char *source, const char *prompt, hk_secret *pin);
+/* Refuse a URI that carries pin-value (message printed): -1, else 0. */
+int hkt_uri_refuse_pin(const char *uri);
 const char *hkt_module_path(const struct hkt_opts *o);
 /* Build "pkcs11:token=<label>" style URIs with percent-encoding. */
 int hkt_uri_for(const char *attr, const char *value, char *out, size_t outlen);
@@ -85,6 +90,7 @@ int hkt_uri_for(const char *attr, const char *value, char *out, size_t outlen);
 void hkt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void hkt_err_lib(const char *what);  /* prints what + hsmkeys_last_error() */
 void hkt_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void hkt_warn_cb(void *arg, const char *msg); /* hk_master_check_policy's warnings */
 void hkt_hex(char *out, const unsigned char *p, size_t len); /* 2*len+1 */
 int hkt_unhex(const char *s, unsigned char *out, size_t len);
 int hkt_parse_time(const char *s, int64_t *out);     /* unix secs or ISO-8601 Z */
@@ -100,7 +106,13 @@ int hkt_find(struct hkt_conn *c, CK_ATTRIBUTE *tmpl, CK_ULONG n,
              CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *found);
 int hkt_get_bytes(struct hkt_conn *c, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t,
                   unsigned char **out, size_t *len);
-int hkt_masters(struct hkt_conn *c, hk_master **out, size_t *n); /* n may be 0 */
+/* Every generation of the master label, sorted by activation; n may be 0.
+ * hkt_masters refuses (error printed) two keys of one generation;
+ * hkt_masters_all lists them (status shows them so one can be removed) and
+ * hkt_report_duplicate prints that error, returning 1, if there are. */
+int hkt_masters(struct hkt_conn *c, hk_master **out, size_t *n);
+int hkt_masters_all(struct hkt_conn *c, hk_master **out, size_t *n);
+int hkt_report_duplicate(struct hkt_conn *c, const hk_master *m, size_t n, uint32_t *gen);
 const hk_master *hkt_master_gen(const hk_master *m, size_t n, uint32_t gen);
 int hkt_kcv(struct hkt_conn *c, CK_OBJECT_HANDLE key, unsigned char kcv[HK_CHECK_VALUE_LEN]);
 int hkt_destroy(struct hkt_conn *c, CK_OBJECT_HANDLE o, const char *what);
@@ -125,6 +137,14 @@ int hkt_cmd_init(struct hkt_opts *o);
 int hkt_cmd_create(struct hkt_opts *o);
 int hkt_cmd_import_test(struct hkt_opts *o);
 int hkt_cmd_rotate(struct hkt_opts *o);
+int hkt_cmd_adopt(struct hkt_opts *o);
+
+/* cmd_master.c: the schedule rules for a new generation of an existing
+ * master (rotate, adopt).  hkt_rotation_time_ok returns an HKT_EXIT_* code;
+ * hkt_next_generation 0 and the generation to take, or -1 (error printed). */
+int hkt_rotation_time_ok(const struct hkt_opts *o);
+int hkt_next_generation(const struct hkt_opts *o, struct hkt_conn *c, const hk_master *m,
+                        size_t n, uint32_t *gen);
 int hkt_cmd_transport_keygen(struct hkt_opts *o);
 int hkt_cmd_transport_export(struct hkt_opts *o);
 int hkt_cmd_trust(struct hkt_opts *o);

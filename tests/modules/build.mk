@@ -8,3 +8,12 @@ $(NSS_TOKEN_BIN): $(B)/obj/tests/modules/nss-token.o $(TEST_LIB_OBJS) $(LIB_A)
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIB_LIBS)
 
 TEST_BINS += $(NSS_TOKEN_BIN)
+
+# token-check: the same checks on any module named by a URI (tpm2-pkcs11).
+TOKEN_CHECK_BIN := $(B)/tests/token-check
+
+$(TOKEN_CHECK_BIN): $(B)/obj/tests/modules/token-check.o $(TEST_LIB_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIB_LIBS)
+
+TEST_BINS += $(TOKEN_CHECK_BIN)

@@ -27,12 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <openssl/ssl.h>
 #include <hsmkeys/hsmkeys.h>
 #include <hsmkeys/hsmkeys_ssl.h>
 #include "p11.h"
 #include "master.h"
+#include "modcheck.h"
 #include "softhsm.h"
 #include "test.h"
 #include "tls.h"
@@ -45,6 +45,7 @@
 struct opts {
     const char *mode, *nss_dir, *pin_source, *label, *module, *softhsm_uri, *vectors;
     const char *sensitive, *extractable, *wwt;
+    const char *usages; /* --usages none|default: DERIVE..UNWRAP FALSE, or NSS's defaults */
     int no_args, tls13, n;
 };
 
@@ -63,35 +64,10 @@ static void nss_uri(char *out, size_t len, const char *label)
              label, O.module, O.pin_source);
 }
 
-static int64_t clock_read(void *arg) { return *(const int64_t *)arg; }
-static void quiet_log(void *arg, int level, const char *msg)
-{
-    (void)arg;
-    if (level <= HSMKEYS_LOG_WARNING)
-        fprintf(stderr, "# hsmkeys log: %s\n", msg);
-}
-
-/* Open a context; module_args NULL leaves the option unset.  NULL on failure
- * with the code in *rc. */
 static hsmkeys_ctx *open_ctx(const char *uri, const char *module_args, const char *domain,
                              const char *epoch, const char *lifetime, int64_t *clock, int *rc)
 {
-    hsmkeys_config *c = NULL;
-    hsmkeys_ctx *ctx = NULL;
-    *rc = hsmkeys_config_new(&c);
-    if (*rc == HSMKEYS_OK) *rc = hsmkeys_config_set(c, "uri", uri);
-    if (*rc == HSMKEYS_OK) *rc = hsmkeys_config_set(c, "domain", domain);
-    if (*rc == HSMKEYS_OK && module_args) *rc = hsmkeys_config_set(c, "module-args", module_args);
-    if (*rc == HSMKEYS_OK && epoch) *rc = hsmkeys_config_set(c, "epoch", epoch);
-    if (*rc == HSMKEYS_OK && lifetime) *rc = hsmkeys_config_set(c, "lifetime", lifetime);
-    if (*rc == HSMKEYS_OK) {
-        hsmkeys_config_set_log(c, quiet_log, NULL);
-        if (clock)
-            hsmkeys_config_set_clock(c, clock_read, clock);
-        *rc = hsmkeys_open(c, &ctx);
-    }
-    hsmkeys_config_free(c);
-    return *rc == HSMKEYS_OK ? ctx : NULL;
+    return mc_open(uri, module_args, domain, epoch, lifetime, clock, rc);
 }
 
 /* ---- raw PKCS#11 on the NSS db token --------------------------------------- */
@@ -167,6 +143,13 @@ static void print_attrs(struct p11 *p, CK_OBJECT_HANDLE h)
     printf("always_sensitive=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_ALWAYS_SENSITIVE)));
     printf("never_extractable=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_NEVER_EXTRACTABLE)));
     printf("wrap_with_trusted=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_WRAP_WITH_TRUSTED)));
+    printf("derive=%s encrypt=%s decrypt=%s wrap=%s unwrap=%s\n",
+           bool_name(hk_attr_bool(p->m, p->s, h, CKA_DERIVE)),
+           bool_name(hk_attr_bool(p->m, p->s, h, CKA_ENCRYPT)),
+           bool_name(hk_attr_bool(p->m, p->s, h, CKA_DECRYPT)),
+           bool_name(hk_attr_bool(p->m, p->s, h, CKA_WRAP)),
+           bool_name(hk_attr_bool(p->m, p->s, h, CKA_UNWRAP)));
+    printf("modifiable=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_MODIFIABLE)));
     rv = HK_FN(p->m, C_GetAttributeValue)(p->s, h, &a, 1);
     /* Only the outcome is printed, never the bytes. */
     printf("value_read=%s", hk_ckr_name(rv));
@@ -198,8 +181,12 @@ static int cmd_import(void)
         { CKA_TOKEN, &yes, sizeof yes }, { CKA_PRIVATE, &yes, sizeof yes },
         { CKA_SENSITIVE, &yes, sizeof yes }, { CKA_EXTRACTABLE, &no, sizeof no },
         { CKA_SIGN, &yes, sizeof yes }, { CKA_VERIFY, &no, sizeof no },
+        /* as hsmkeys-tool makes masters: no other usage, not modifiable */
+        { CKA_DERIVE, &no, sizeof no }, { CKA_ENCRYPT, &no, sizeof no },
+        { CKA_DECRYPT, &no, sizeof no }, { CKA_WRAP, &no, sizeof no },
+        { CKA_UNWRAP, &no, sizeof no },
         { CKA_LABEL, (void *)(uintptr_t)O.label, strlen(O.label) }, { CKA_ID, id, sizeof id },
-        { CKA_VALUE, master.data, master.len },
+        { CKA_VALUE, master.data, master.len }, { CKA_MODIFIABLE, &no, sizeof no },
     };
     if (p11_open(&p) == 0) {
         rv = HK_FN(p.m, C_CreateObject)(p.s, t, sizeof t / sizeof t[0], &h);
@@ -229,8 +216,8 @@ static int cmd_generate(void)
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
     CK_ULONG len = 32;
-    CK_BBOOL yes = CK_TRUE, sens = CK_TRUE, extr = CK_FALSE, wwt = CK_FALSE;
-    CK_ATTRIBUTE t[10] = {
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE, sens = CK_TRUE, extr = CK_FALSE, wwt = CK_FALSE;
+    CK_ATTRIBUTE t[16] = {
         { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
         { CKA_VALUE_LEN, &len, sizeof len }, { CKA_TOKEN, &yes, sizeof yes },
         { CKA_PRIVATE, &yes, sizeof yes }, { CKA_SIGN, &yes, sizeof yes },
@@ -247,6 +234,12 @@ static int cmd_generate(void)
         t[n++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, &extr, sizeof extr };
     if (tri(O.wwt, &wwt))
         t[n++] = (CK_ATTRIBUTE){ CKA_WRAP_WITH_TRUSTED, &wwt, sizeof wwt };
+    if (O.usages == NULL || strcmp(O.usages, "default")) {
+        static const CK_ATTRIBUTE_TYPE off[] = { CKA_DERIVE, CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP,
+                                                 CKA_UNWRAP };
+        for (size_t i = 0; i < 5; i++)
+            t[n++] = (CK_ATTRIBUTE){ off[i], &no, sizeof no };
+    }
     if (p11_open(&p) == 0) {
         rv = HK_FN(p.m, C_GenerateKey)(p.s, &mech, t, n, &h);
         printf("generate_key=%s\n", hk_ckr_name(rv));
@@ -275,84 +268,11 @@ static int cmd_open(void)
 
 /* ---- published vectors ------------------------------------------------------- */
 
-static int unhex(const char *s, unsigned char *out, size_t n)
-{
-    size_t i;
-    unsigned v;
-    if (strlen(s) != 2 * n)
-        return -1;
-    for (i = 0; i < n; i++) {
-        if (sscanf(s + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (unsigned char)v;
-    }
-    return 0;
-}
-
-struct vec {
-    char seed[32], domain[64];
-    uint64_t epoch;
-    unsigned char name[16], aes[32], hmac[32];
-};
-
-static int check_vector(const struct vec *v)
-{
-    char uri[1500];
-    unsigned char n[16], aes[32], mac[32];
-    int64_t clock = (int64_t)(v->epoch * 3600);
-    int rc, ok;
-    hsmkeys_ctx *ctx;
-    nss_uri(uri, sizeof uri, O.label);
-    ctx = open_ctx(uri, g_args, v->domain, NULL, NULL, &clock, &rc);
-    if (ctx == NULL) {
-        printf("vector domain=%s epoch=%llu open failed: %s\n", v->domain,
-               (unsigned long long)v->epoch, hsmkeys_last_error());
-        return 0;
-    }
-    rc = hsmkeys_epoch_key(ctx, v->epoch, n, aes, mac);
-    ok = rc == HSMKEYS_OK && !memcmp(n, v->name, 16) && !memcmp(aes, v->aes, 32) &&
-         !memcmp(mac, v->hmac, 32);
-    printf("vector domain=%s epoch=%llu %s%s%s%s\n", v->domain, (unsigned long long)v->epoch,
-           ok ? "ok" : "MISMATCH", rc != HSMKEYS_OK ? " (no key)" : "",
-           rc == HSMKEYS_OK && memcmp(aes, v->aes, 32) ? " aes" : "",
-           rc == HSMKEYS_OK && memcmp(mac, v->hmac, 32) ? " hmac" : "");
-    hsmkeys_wipe(aes, sizeof aes);
-    hsmkeys_wipe(mac, sizeof mac);
-    hsmkeys_close(ctx);
-    return ok;
-}
-
 static int cmd_vectors(void)
 {
-    FILE *f = fopen(O.vectors, "r");
-    char line[300], key[32], val[200];
-    struct vec v;
-    int checked = 0, good = 0;
-    if (f == NULL) {
-        perror(O.vectors);
-        return 1;
-    }
-    memset(&v, 0, sizeof v);
-    while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "%31s = %199s", key, val) != 2)
-            continue;
-        if (!strcmp(key, "seed")) snprintf(v.seed, sizeof v.seed, "%.31s", val);
-        else if (!strcmp(key, "domain")) snprintf(v.domain, sizeof v.domain, "%.63s", val);
-        else if (!strcmp(key, "epoch")) v.epoch = strtoull(val, NULL, 10);
-        else if (!strcmp(key, "name")) unhex(val, v.name, 16);
-        else if (!strcmp(key, "aes")) unhex(val, v.aes, 32);
-        else if (!strcmp(key, "hmac")) unhex(val, v.hmac, 32);
-        else if (!strcmp(key, "kcv")) {
-            if (!strcmp(v.seed, "fleet")) {
-                checked++;
-                good += check_vector(&v);
-            }
-            memset(&v, 0, sizeof v);
-        }
-    }
-    fclose(f);
-    printf("vectors=%d/%d\n", good, checked);
-    return checked > 0 && good == checked ? 0 : 1;
+    char uri[1500];
+    nss_uri(uri, sizeof uri, O.label);
+    return mc_vectors(uri, g_args, O.vectors, "fleet");
 }
 
 /* ---- tickets across modules ------------------------------------------------- */
@@ -410,67 +330,15 @@ static int cmd_cross(void)
     return ok ? 0 : 1;
 }
 
-/* ---- derivation cost -------------------------------------------------------- */
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-/* Derive n past epochs, one token derivation each (1 s epochs, 400 s window,
- * fixed clock): the median wall time of one epoch's keys. */
-static int bench_one(const char *what, const char *uri, const char *args)
-{
-    int64_t clock = 1700000000;
-    int rc, i, n = O.n > 300 ? 300 : O.n, used = 0;
-    double *t = calloc((size_t)n, sizeof *t);
-    unsigned char name[16], aes[32], mac[32];
-    hsmkeys_stats s0, s1, start, end;
-    hsmkeys_ctx *ctx = open_ctx(uri, args, DOMAIN, "1s", "400s", &clock, &rc);
-    if (ctx == NULL || t == NULL) {
-        printf("bench %s: open failed: %s\n", what, hsmkeys_last_error());
-        free(t);
-        hsmkeys_close(ctx);
-        return 0;
-    }
-    hsmkeys_get_stats(ctx, &start);
-    for (i = 0; i < n; i++) {
-        hsmkeys_get_stats(ctx, &s0);
-        double a = now_us();
-        rc = hsmkeys_epoch_key(ctx, (uint64_t)(clock - 10 - i), name, aes, mac);
-        double b = now_us();
-        hsmkeys_get_stats(ctx, &s1);
-        if (rc == HSMKEYS_OK && s1.token_derivations - s0.token_derivations == 1)
-            t[used++] = b - a;
-    }
-    hsmkeys_get_stats(ctx, &end);
-    hsmkeys_wipe(aes, sizeof aes);
-    hsmkeys_wipe(mac, sizeof mac);
-    qsort(t, (size_t)used, sizeof *t, cmp_double);
-    if (used > 0)
-        printf("bench %s samples=%d median_us=%.1f p10_us=%.1f p90_us=%.1f token_calls_per_epoch=%.1f\n",
-               what, used, t[used / 2], t[used / 10], t[used * 9 / 10],
-               (double)(end.token_calls - start.token_calls) / used);
-    free(t);
-    hsmkeys_close(ctx);
-    return used == n;
-}
+/* ---- derivation cost (tests/lib/modcheck.c) --------------------------------- */
 
 static int cmd_bench(void)
 {
     char uri[1500];
     int ok;
     nss_uri(uri, sizeof uri, O.label);
-    ok = bench_one("nss-softokn", uri, g_args);
-    ok &= bench_one("softhsm2", O.softhsm_uri, NULL);
+    ok = mc_bench("nss-softokn", uri, g_args, O.n);
+    ok &= mc_bench("softhsm2", O.softhsm_uri, NULL, O.n);
     return ok ? 0 : 1;
 }
 
@@ -479,7 +347,7 @@ static void usage(void)
     fprintf(stderr, "usage: nss-token import|generate|open|vectors|cross|bench --nss-dir DIR "
             "--pin-source FILE [--label L] [--module PATH] [--softhsm-uri URI] [--vectors FILE] "
             "[--sensitive yes|no|default] [--extractable yes|no|default] "
-            "[--wrap-with-trusted yes|no|default] [--no-module-args] "
+            "[--wrap-with-trusted yes|no|default] [--usages none|default] [--no-module-args] "
             "[--tls13] [--n N]\n");
     exit(2);
 }
@@ -507,6 +375,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--sensitive")) O.sensitive = v;
         else if (!strcmp(a, "--extractable")) O.extractable = v;
         else if (!strcmp(a, "--wrap-with-trusted")) O.wwt = v;
+        else if (!strcmp(a, "--usages")) O.usages = v;
         else if (!strcmp(a, "--n")) O.n = atoi(v);
         else usage();
         i++;

@@ -53,12 +53,14 @@ _rot_t() { # HOST ARGS...: the tool on HOST's token, as $ROT_AS
 }
 
 rot_prepare() {
-    local a=$1 b=$2 aconf aso
+    local a=$1 b=$2 aconf aso fp
     aconf=${a}_CONF aso=${a}_SO_PIN_FILE
     mkdir -p "$LAB/rotation" && chmod 777 "$LAB/rotation"
+    # the fingerprint B's operator would read out over the phone
     _rot_t "$b" transport-keygen --out "$LAB/rotation/$b.pem" >"$LAB/rotation/keygen.out" 2>&1 &&
+        fp=$(awk '$1 == "fingerprint" { print $2; exit }' "$LAB/rotation/keygen.out") && [ -n "$fp" ] &&
         SOFTHSM2_CONF=${!aconf} "$ROT_TOOL" trust --token "$a" --so-pin-source "${!aso}" \
-            --in "$LAB/rotation/$b.pem" --name "$b" >"$LAB/rotation/trust.out" 2>&1 ||
+            --in "$LAB/rotation/$b.pem" --expect-fingerprint "$fp" --name "$b" >"$LAB/rotation/trust.out" 2>&1 ||
         { sed 's/^/# /' "$LAB/rotation/"*.out >&2; return 1; }
 }
 
@@ -80,6 +82,7 @@ rot_tag() {
 
 rot_destroy_when_allowed() {
     local epoch=$1 lifetime=$2 gen=$3 h done; shift 3
+    ROT_DESTROYED_AT=0
     for h in "$@"; do
         done=1
         for _ in $(seq 1 160); do
@@ -157,6 +160,7 @@ PY
 }
 
 rot_read() {
+    [ -s "$1" ] || echo "0 0 0 0 0 0" > "$1"
     read -r ROT_TOTAL ROT_FAILED ROT_RECONNECTS ROT_RESUMED ROT_CROSS ROT_BACKENDS < "$1"
     echo "# probe: resumed $ROT_RESUMED of $ROT_RECONNECTS reconnects ($ROT_CROSS on the other server);" \
          "$ROT_TOTAL connections, $ROT_FAILED failed, $ROT_BACKENDS backends"

@@ -37,6 +37,7 @@
 
 static char *ngx_http_hsmkeys_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_hsmkeys_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_hsmkeys_init_process(ngx_cycle_t *cycle);
 
 
@@ -124,7 +125,7 @@ ngx_module_t  ngx_http_hsmkeys_module = {
     ngx_http_hsmkeys_commands,             /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_hsmkeys_init_module,          /* init module */
     ngx_http_hsmkeys_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -174,4 +175,13 @@ ngx_http_hsmkeys_init_process(ngx_cycle_t *cycle)
     }
 
     return ngx_http_hsmkeys_metrics_init_worker(cycle, mcf);
+}
+
+
+static ngx_int_t
+ngx_http_hsmkeys_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_hsmkeys_init_module(cycle,
+               ngx_http_cycle_get_module_main_conf(cycle,
+                                                   ngx_http_hsmkeys_module));
 }

@@ -194,15 +194,11 @@ void hsmk_ctx_forget_all(apr_pool_t *pconf)
 
 static void start_one(hsmkeys_ctx *ctx, server_rec *s)
 {
-    sigset_t all, old;
     int rc;
 
-    /* The thread inherits this mask: the MPM's signals (graceful stop,
-     * restart) stay with the threads that handle them. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
+    /* The maintainer thread blocks every signal itself: the MPM's signals
+     * (graceful stop, restart) stay with the threads that handle them. */
     rc = hsmkeys_start(ctx, HSMK_START_WAIT_MS);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc == HSMKEYS_E_UNAVAILABLE)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      "mod_hsmkeys: child %" APR_PID_T_FMT ": no ticket key after "

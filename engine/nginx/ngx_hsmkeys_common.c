@@ -476,7 +476,6 @@ ngx_int_t
 ngx_hsmkeys_init_worker(ngx_cycle_t *cycle, ngx_hsmkeys_main_conf_t *mcf)
 {
     int                    rc;
-    sigset_t               all, old;
     ngx_uint_t             i;
     ngx_hsmkeys_opened_t  *op;
 
@@ -494,12 +493,9 @@ ngx_hsmkeys_init_worker(ngx_cycle_t *cycle, ngx_hsmkeys_main_conf_t *mcf)
 
     for (i = 0; i < mcf->opened.nelts; i++) {
 
-        /* the thread inherits this mask: nginx's signals stay with the
-         * event loop (ngx_worker_process_init() has just unblocked all) */
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
+        /* the maintainer thread blocks every signal itself: nginx's
+         * signals stay with the event loop */
         rc = hsmkeys_start(op[i].hk, NGX_HSMKEYS_START_WAIT_MS);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
 
         if (rc == HSMKEYS_E_UNAVAILABLE) {
             ngx_log_error(NGX_LOG_WARN, cycle->log, 0,

@@ -71,13 +71,9 @@ static int attach_hsmkeys(SSL_CTX *ctx, const ds_opts *o)
     }
     if (rc == HSMKEYS_OK) {
         /* The key maintainer thread does every token call from here on;
-         * connection threads only read its cache.  Signals stay with the
-         * accept loop (the thread inherits this mask). */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
+         * connection threads only read its cache.  It blocks every signal
+         * itself: signals stay with the accept loop. */
         int st = hsmkeys_start(hk, 1000);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (st == HSMKEYS_E_UNAVAILABLE)
             fprintf(stderr, "%s: warning: no ticket key after 1 s (token failing or slow): "
                     "full handshakes until the key maintainer has it: %s\n", o->name,

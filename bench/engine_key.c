@@ -15,6 +15,7 @@
 #include <hsmkeys/hsmkeys_ssl.h>
 #include "bench.h"
 #include "p11.h"
+#include "pin.h"
 #include "tls.h"
 
 static int find_slot(CK_FUNCTION_LIST_PTR f, const char *token, CK_SLOT_ID *slot)

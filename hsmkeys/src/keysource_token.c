@@ -23,6 +23,7 @@
 #include <openssl/err.h>
 #include "keysource.h"
 #include "master.h"
+#include "pin.h"
 
 typedef struct token_source {
     hk_keysource base;

@@ -13,6 +13,11 @@
  * Every CK_RV passes through hk_p11_check(), the one checkpoint that turns
  * return values into hsmkeys_result codes with the function's name; tolerated
  * codes are handled there or named where they are tolerated.
+ *
+ * Files: p11_module.c (registry, fork), p11_check.c (CKR names, checkpoint,
+ * retries), p11_session.c (tokens, sessions, login, attributes), p11_hmac.c.
+ * Layering: uses uri.h (token selection) and secret.h; URIs and PINs have
+ * their own headers (uri.h, pin.h) and never include this one.
  */
 #ifndef HSMKEYS_P11_H
 #define HSMKEYS_P11_H
@@ -21,6 +26,7 @@
 #include <p11-kit/pkcs11.h>
 #include "error.h"
 #include "secret.h"
+#include "uri.h"
 
 typedef struct hk_module hk_module;
 
@@ -75,36 +81,6 @@ const char *hk_ckr_name(CK_RV rv);
 #define HK_P11_RETRIES 6
 int hk_p11_transient(CK_RV rv);
 void hk_p11_backoff_sleep(int attempt);
-
-/* ---- URIs (RFC 7512) and PINs --------------------------------------------- */
-
-typedef struct hk_uri hk_uri;
-
-/* Parse a "pkcs11:" URI with p11-kit.  Accepted: token, manufacturer, model,
- * serial, object, id, type (secret-key), and the query attributes
- * module-path, module-name, pin-source, pin-value (tests only: a warning is
- * logged).  Returns HSMKEYS_OK, HSMKEYS_E_URI, HSMKEYS_E_NOMEM. */
-int hk_uri_parse(const char *text, hk_uri **out) HK_WARN_UNUSED;
-void hk_uri_free(hk_uri *u);
-const char *hk_uri_module_path(const hk_uri *u); /* NULL if absent */
-const char *hk_uri_pin_source(const hk_uri *u);  /* NULL if absent */
-int hk_uri_has_pin_value(const hk_uri *u);
-/* Copy the URI's pin-value (if any) into locked memory. */
-int hk_uri_pin_value(const hk_uri *u, hk_secret *pin) HK_WARN_UNUSED;
-/* Object selection: label (NULL if absent) and id (NULL/0 if absent). */
-const char *hk_uri_object_label(const hk_uri *u);
-const unsigned char *hk_uri_object_id(const hk_uri *u, size_t *len);
-/* True if the token in slot matches the URI's token attributes. */
-int hk_uri_match_token(const hk_uri *u, const CK_TOKEN_INFO *info);
-
-/* Read a PIN file: refuses files that are not regular, that group or others
- * can read or write, or that are empty; strips one trailing newline.  The
- * PIN goes into locked memory; every temporary is wiped.
- * Returns HSMKEYS_OK, HSMKEYS_E_PIN, HSMKEYS_E_NOMEM. */
-int hk_pin_read_file(const char *path, hk_secret *pin) HK_WARN_UNUSED;
-
-/* Prompt on /dev/tty with echo off.  Returns HSMKEYS_OK, HSMKEYS_E_PIN. */
-int hk_pin_prompt(const char *prompt, hk_secret *pin) HK_WARN_UNUSED;
 
 /* ---- tokens and sessions ------------------------------------------------- */
 

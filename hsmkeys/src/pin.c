@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
-#include "p11.h"
+#include "pin.h"
 
 #define HK_PIN_MAX 256
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <p11-kit/uri.h>
-#include "p11.h"
+#include "uri.h"
 
 struct hk_uri {
     P11KitUri *p;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "p11.h"
+#include "pin.h"
 #include "master.h"
 
 #define HKT_DEFAULT_MODULE  "/usr/lib/softhsm/libsofthsm2.so"

@@ -31,6 +31,7 @@
 #include <hsmkeys/hsmkeys.h>
 #include <hsmkeys/hsmkeys_ssl.h>
 #include "p11.h"
+#include "pin.h"
 #include "master.h"
 #include "modcheck.h"
 #include "softhsm.h"

@@ -31,6 +31,7 @@
 #include <string.h>
 #include "master.h"
 #include "p11.h"
+#include "pin.h"
 
 static void fail(const char *what)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "softhsm.h"
 #include "p11.h"
+#include "pin.h"
 
 static int read_pin(const char *path, char *out, size_t len)
 {

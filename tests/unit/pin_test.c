@@ -11,6 +11,7 @@
 #include "test.h"
 #include "softhsm.h"
 #include "p11.h"
+#include "pin.h"
 
 /* Child: make the pty slave its controlling terminal, prompt, send the PIN
  * it got back over `out`, free it, then report over `out` whether the tail

@@ -39,7 +39,7 @@ CK_FUNCTION_LIST_PTR hk_module_fns(const hk_module *m);
 const char *hk_module_path(const hk_module *m);
 
 /* If this process is a fork child of the one that initialised the module,
- * call C_Initialize again (never C_Finalize: see p11.c).  *generation
+ * call C_Initialize again (never C_Finalize: see p11_module.c).  *generation
  * receives the module's generation: it changes on every re-initialisation.
  * Returns HSMKEYS_OK or HSMKEYS_E_MODULE. */
 int hk_module_check_fork(hk_module *m, unsigned *generation) HK_WARN_UNUSED;

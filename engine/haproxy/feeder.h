@@ -13,7 +13,15 @@
  *
  * Threat: ticket keys resting in files or logs.  Keys reach HAProxy only
  * through its admin socket or a FIFO, from locked memory that is wiped after
- * each send; logs carry key names and epochs only.
+ * each send (the library's secret memory, hsmkeys_secure_alloc: the feeder
+ * has no locked-memory type of its own); logs carry key names and epochs only.
+ *
+ * Names: every identifier of the feeder starts with hf_ / HF_ (docs/STYLE.md).
+ * Errors, one style: a function that can fail returns 0 or -1 and writes what
+ * is wrong, and how to fix it, into the caller's `char *err, size_t err_len`;
+ * library failures are copied from hsmkeys_last_error() into it.  Only main
+ * prints (once, "hsmkeys-haproxy-feeder: <err>"); the loop and the FIFO
+ * threads, which must keep running, log with hf_log instead of failing.
  */
 #ifndef HSMKEYS_FEEDER_H
 #define HSMKEYS_FEEDER_H
@@ -21,32 +29,32 @@
 #include <stdint.h>
 #include <hsmkeys/hsmkeys.h>
 #include "keyline.h"
-#include "lockbuf.h"
 
-#define FD_MAX_SOCKETS 16
-#define FD_MAX_FIFOS   16
-#define FD_MAX_ID_LEN  512
+#define HF_MAX_SOCKETS 16
+#define HF_MAX_FIFOS   16
+#define HF_MAX_ID_LEN  512
 
 /* Retry after the library had no epoch key (its maintainer backs off from a
  * failing token by itself). */
-#define FD_KEYS_RETRY_MS 1000
+#define HF_KEYS_RETRY_MS 1000
 
 /* Ring size of HAProxy's default build (TLS_TICKETS_NO). */
-#define FD_RING 3
+#define HF_RING 3
 
-typedef struct fd_feeder {
+typedef struct hf_feeder {
     hsmkeys_ctx *ctx;
     const char *keys_id;   /* the reference HAProxy knows the keys by */
     int timeout_ms;        /* per runtime-API request */
-    fd_lockbuf buf;        /* scratch, key lines and command line */
-} fd_feeder;
+    unsigned char *buf;    /* HF_FEEDER_BUF bytes of the library's secret memory
+                            * (hsmkeys_secure_alloc): scratch, key lines, command */
+} hf_feeder;
 
-/* Size of fd_feeder.buf. */
-#define FD_FEEDER_BUF (FD_KEY_RECORD_LEN + FD_RING * (FD_KEYLINE_LEN + 1) + \
-                       FD_RING * (sizeof "set ssl tls-key " + FD_MAX_ID_LEN + FD_KEYLINE_LEN + 4) + 8)
+/* Size of hf_feeder.buf. */
+#define HF_FEEDER_BUF (HF_KEY_RECORD_LEN + HF_RING * (HF_KEYLINE_LEN + 1) + \
+                       HF_RING * (sizeof "set ssl tls-key " + HF_MAX_ID_LEN + HF_KEYLINE_LEN + 4) + 8)
 
 /* One HAProxy instance (one admin socket). */
-typedef struct fd_instance {
+typedef struct hf_instance {
     const char *socket;
     char proc[64];          /* "pid@start" of the process last synced; "" none */
     uint64_t epoch;         /* when proc is set: its ring is [epoch-1, epoch, epoch+1] */
@@ -55,7 +63,7 @@ typedef struct fd_instance {
     int down;               /* a failure was logged; log the recovery */
     int keys_late;          /* a late epoch key was logged; log the recovery */
     int mode_checked;
-} fd_instance;
+} hf_instance;
 
 /*
  * Bring one HAProxy to [e-1, e, e+1] for the current epoch e: one `show info`
@@ -63,9 +71,9 @@ typedef struct fd_instance {
  * then the `set ssl tls-key` commands needed.  When HAProxy fails the
  * instance backs off (doubling, capped at max_backoff_ms; 0: a single
  * attempt, as --once); when a key is not available yet it is retried after
- * FD_KEYS_RETRY_MS with HAProxy's ring left as it is.
+ * HF_KEYS_RETRY_MS with HAProxy's ring left as it is.
  * Returns 0 in sync, -1 failed.
  */
-int fd_instance_sync(fd_feeder *f, fd_instance *in, long long now_ms, long long max_backoff_ms);
+int hf_instance_sync(hf_feeder *f, hf_instance *in, long long now_ms, long long max_backoff_ms);
 
 #endif

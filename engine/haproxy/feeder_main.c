@@ -55,7 +55,7 @@ static void harden_process(void)
 
 /* Fork; the parent waits for the child's "ready" byte and exits with the
  * child's verdict, so token and configuration errors reach the caller. */
-static int detach(int *ready_fd)
+static int detach(int *ready_fd, char *err, size_t err_len)
 {
     int p[2];
     pid_t pid;
@@ -64,12 +64,12 @@ static int detach(int *ready_fd)
     int st;
 
     if (pipe(p) != 0) {
-        fprintf(stderr, ME ": pipe: %s\n", strerror(errno));
+        snprintf(err, err_len, "pipe: %s", strerror(errno));
         return -1;
     }
     pid = fork();
     if (pid < 0) {
-        fprintf(stderr, ME ": fork: %s\n", strerror(errno));
+        snprintf(err, err_len, "fork: %s", strerror(errno));
         return -1;
     }
     if (pid == 0) {
@@ -92,7 +92,7 @@ static int detach(int *ready_fd)
 static void become_daemon(int ready_fd)
 {
     int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    flog_use_syslog();
+    hf_log_use_syslog();
     if (fd >= 0) {
         dup2(fd, 0);
         dup2(fd, 1);
@@ -101,49 +101,51 @@ static void become_daemon(int ready_fd)
             close(fd);
     }
     if (chdir("/") != 0)
-        flog(LOG_WARNING, "chdir /: %s", strerror(errno));
+        hf_log(LOG_WARNING, "chdir /: %s", strerror(errno));
     (void)!write(ready_fd, "1", 1);
     close(ready_fd);
 }
 
-static int set_opt(hsmkeys_config *cfg, const char *name, const char *flag, const char *v)
+static int set_opt(hsmkeys_config *cfg, const char *name, const char *flag, const char *v,
+                   char *err, size_t err_len)
 {
     int rc;
     if (!v)
         return 0;
     rc = hsmkeys_config_set(cfg, name, v);
     if (rc != HSMKEYS_OK) {
-        fprintf(stderr, ME ": %s: %s (%s)\n", flag, hsmkeys_last_error(), hsmkeys_result_name(rc));
+        snprintf(err, err_len, "%s: %s (%s)", flag, hsmkeys_last_error(), hsmkeys_result_name(rc));
         return -1;
     }
     return 0;
 }
 
-static hsmkeys_ctx *open_master(const fd_opts *o)
+static hsmkeys_ctx *open_master(const hf_opts *o, char *err, size_t err_len)
 {
     hsmkeys_config *cfg = NULL;
     hsmkeys_ctx *ctx = NULL;
     int rc;
 
     if (hsmkeys_config_new(&cfg) != HSMKEYS_OK) {
-        fprintf(stderr, ME ": out of memory\n");
+        snprintf(err, err_len, "out of memory");
         return NULL;
     }
-    hsmkeys_config_set_log(cfg, flog_hsmkeys, NULL);
-    if (set_opt(cfg, "uri", "--uri", o->uri) || set_opt(cfg, "domain", "--domain", o->domain) ||
-        set_opt(cfg, "epoch", "--epoch", o->epoch) ||
-        set_opt(cfg, "lifetime", "--lifetime", o->lifetime) ||
-        set_opt(cfg, "module", "--module", o->module) ||
-        set_opt(cfg, "module-args", "--module-args", o->module_args) ||
-        set_opt(cfg, "pin-source", "--pin-source", o->pin_source)) {
+    hsmkeys_config_set_log(cfg, hf_log_hsmkeys, NULL);
+    if (set_opt(cfg, "uri", "--uri", o->uri, err, err_len) ||
+        set_opt(cfg, "domain", "--domain", o->domain, err, err_len) ||
+        set_opt(cfg, "epoch", "--epoch", o->epoch, err, err_len) ||
+        set_opt(cfg, "lifetime", "--lifetime", o->lifetime, err, err_len) ||
+        set_opt(cfg, "module", "--module", o->module, err, err_len) ||
+        set_opt(cfg, "module-args", "--module-args", o->module_args, err, err_len) ||
+        set_opt(cfg, "pin-source", "--pin-source", o->pin_source, err, err_len)) {
         hsmkeys_config_free(cfg);
         return NULL;
     }
     rc = hsmkeys_open(cfg, &ctx);
     hsmkeys_config_free(cfg);
     if (rc != HSMKEYS_OK) {
-        fprintf(stderr, ME ": cannot open the master key: %s (%s)\n", hsmkeys_last_error(),
-                hsmkeys_result_name(rc));
+        snprintf(err, err_len, "cannot open the master key: %s (%s)", hsmkeys_last_error(),
+                 hsmkeys_result_name(rc));
         return NULL;
     }
     /* The key maintainer: a thread (signals stay blocked in it, see main)
@@ -151,19 +153,19 @@ static hsmkeys_ctx *open_master(const fd_opts *o)
      * generations.  open has just derived the current ones: no wait. */
     rc = hsmkeys_start(ctx, 0);
     if (rc != HSMKEYS_OK) {
-        fprintf(stderr, ME ": cannot start the key maintainer: %s (%s)\n", hsmkeys_last_error(),
-                hsmkeys_result_name(rc));
+        snprintf(err, err_len, "cannot start the key maintainer: %s (%s)", hsmkeys_last_error(),
+                 hsmkeys_result_name(rc));
         hsmkeys_close(ctx);
         return NULL;
     }
     return ctx;
 }
 
-static int write_pidfile(const char *path)
+static int write_pidfile(const char *path, char *err, size_t err_len)
 {
     FILE *f = fopen(path, "we");
     if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
-        fprintf(stderr, ME ": --pidfile %s: %s\n", path, strerror(errno));
+        snprintf(err, err_len, "--pidfile %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -179,16 +181,16 @@ static long long ms_to_boundary(hsmkeys_ctx *ctx)
     return left < 0 ? 0 : left;
 }
 
-static int run_once(fd_feeder *f, fd_instance *in, int n)
+static int run_once(hf_feeder *f, hf_instance *in, int n)
 {
     int bad = 0;
     for (int i = 0; i < n; i++)
-        if (fd_instance_sync(f, &in[i], mono_ms(), 0) != 0)
+        if (hf_instance_sync(f, &in[i], mono_ms(), 0) != 0)
             bad = 1;
     return bad;
 }
 
-static void run_loop(fd_feeder *f, fd_instance *in, int n, const fd_opts *o, const sigset_t *sigs)
+static void run_loop(hf_feeder *f, hf_instance *in, int n, const hf_opts *o, const sigset_t *sigs)
 {
     for (;;) {
         long long now = mono_ms(), wait;
@@ -197,7 +199,7 @@ static void run_loop(fd_feeder *f, fd_instance *in, int n, const fd_opts *o, con
 
         for (int i = 0; i < n; i++)
             if (now >= in[i].next_try_ms)
-                (void)fd_instance_sync(f, &in[i], now, o->max_backoff_ms);
+                (void)hf_instance_sync(f, &in[i], now, o->max_backoff_ms);
         now = mono_ms();
         wait = ms_to_boundary(f->ctx);
         if (n && o->interval_ms < wait)
@@ -209,11 +211,11 @@ static void run_loop(fd_feeder *f, fd_instance *in, int n, const fd_opts *o, con
         ts.tv_nsec = (wait % 1000) * 1000000;
         sig = sigtimedwait(sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT) {
-            flog(LOG_NOTICE, "signal %d: stopping", sig);
+            hf_log(LOG_NOTICE, "signal %d: stopping", sig);
             return;
         }
         if (sig == SIGHUP) {
-            flog(LOG_NOTICE, "SIGHUP: pushing the whole ring to every HAProxy again");
+            hf_log(LOG_NOTICE, "SIGHUP: pushing the whole ring to every HAProxy again");
             for (int i = 0; i < n; i++) {
                 in[i].proc[0] = '\0';
                 in[i].next_try_ms = 0;
@@ -224,20 +226,23 @@ static void run_loop(fd_feeder *f, fd_instance *in, int n, const fd_opts *o, con
 
 int main(int argc, char **argv)
 {
-    static fd_fifo fifos[FD_MAX_FIFOS];
-    fd_instance inst[FD_MAX_SOCKETS];
-    fd_feeder feeder;
-    fd_opts o;
+    static hf_fifo fifos[HF_MAX_FIFOS];
+    hf_instance inst[HF_MAX_SOCKETS];
+    hf_feeder feeder;
+    hf_opts o;
     sigset_t sigs;
     char err[600];
     hkm_http *metrics = NULL;
     int ready_fd = -1, rc, status = 1;
 
     harden_process();
-    rc = fd_opts_parse(&o, argc, argv);
-    if (rc != 0)
+    rc = hf_opts_parse(&o, argc, argv, err, sizeof err);
+    if (rc != 0) {
+        if (rc < 0 && err[0])
+            fprintf(stderr, ME ": %s\n", err);
         return rc > 0 ? 0 : 2;
-    flog_set_verbose(o.verbose);
+    }
+    hf_log_set_verbose(o.verbose);
     memset(&feeder, 0, sizeof feeder);
     memset(inst, 0, sizeof inst);
 
@@ -249,22 +254,26 @@ int main(int argc, char **argv)
                   * thread (maintainer, FIFOs) starts, so they inherit it */
         sigprocmask(SIG_BLOCK, &sigs, NULL);
 
-    if (!o.foreground && !o.once && detach(&ready_fd) != 0)
+    if (!o.foreground && !o.once && detach(&ready_fd, err, sizeof err) != 0) {
+        fprintf(stderr, ME ": %s\n", err);
         return 1;
-    feeder.ctx = open_master(&o);
-    if (!feeder.ctx)
+    }
+    feeder.ctx = open_master(&o, err, sizeof err);
+    if (!feeder.ctx) {
+        fprintf(stderr, ME ": %s\n", err);
         return 1;
+    }
     feeder.keys_id = o.keys_id;
     feeder.timeout_ms = o.timeout_ms;
-    if (fd_lockbuf_alloc(&feeder.buf, FD_FEEDER_BUF) != 0) {
-        fprintf(stderr, ME ": cannot lock %zu bytes for keys: %s (raise RLIMIT_MEMLOCK)\n",
-                (size_t)FD_FEEDER_BUF, strerror(errno));
+    if (hsmkeys_secure_alloc(HF_FEEDER_BUF, (void **)&feeder.buf) != HSMKEYS_OK) {
+        fprintf(stderr, ME ": cannot lock %zu bytes for keys: %s\n", (size_t)HF_FEEDER_BUF,
+                hsmkeys_last_error());
         goto out;
     }
     for (int i = 0; i < o.n_fifos; i++) {
         fifos[i].path = o.fifos[i];
         fifos[i].ctx = feeder.ctx;
-        if (fd_fifo_prepare(&fifos[i], err, sizeof err) != 0) {
+        if (hf_fifo_prepare(&fifos[i], err, sizeof err) != 0) {
             fprintf(stderr, ME ": --fifo: %s\n", err);
             goto out;
         }
@@ -277,7 +286,7 @@ int main(int argc, char **argv)
         goto out;
     }
     for (int i = 0; i < o.n_fifos; i++)
-        if (fd_fifo_start(&fifos[i], err, sizeof err) != 0) {
+        if (hf_fifo_start(&fifos[i], err, sizeof err) != 0) {
             fprintf(stderr, ME ": %s\n", err);
             goto out;
         }
@@ -286,11 +295,13 @@ int main(int argc, char **argv)
         fprintf(stderr, ME ": --metrics: %s\n", err);
         goto out;
     }
-    if (o.pidfile && write_pidfile(o.pidfile) != 0)
+    if (o.pidfile && write_pidfile(o.pidfile, err, sizeof err) != 0) {
+        fprintf(stderr, ME ": %s\n", err);
         goto out;
+    }
     if (ready_fd >= 0)
         become_daemon(ready_fd);
-    flog(LOG_NOTICE, "started: domain %s, epoch %llds, epoch now %llu; %d socket(s), %d FIFO(s)",
+    hf_log(LOG_NOTICE, "started: domain %s, epoch %llds, epoch now %llu; %d socket(s), %d FIFO(s)",
          o.domain, (long long)hsmkeys_epoch_seconds(feeder.ctx),
          (unsigned long long)hsmkeys_current_epoch(feeder.ctx), o.n_sockets, o.n_fifos);
     run_loop(&feeder, inst, o.n_sockets, &o, &sigs);
@@ -300,8 +311,8 @@ int main(int argc, char **argv)
 out:
     hkm_http_stop(metrics);
     for (int i = 0; i < o.n_fifos; i++)
-        fd_fifo_cleanup(&fifos[i]);
-    fd_lockbuf_free(&feeder.buf);
+        hf_fifo_cleanup(&fifos[i]);
+    hsmkeys_secure_free(feeder.buf);
     hsmkeys_close(feeder.ctx);
     return status;
 }

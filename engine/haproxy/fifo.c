@@ -15,6 +15,9 @@
 #include "fifo.h"
 #include "flog.h"
 
+/* One reader's text: scratch record, then [e-1, e, e+1] as key lines. */
+#define HF_FIFO_BUF (HF_KEY_RECORD_LEN + HF_RING * (HF_KEYLINE_LEN + 1) + 1)
+
 static int check_fifo(const struct stat *st, const char *path, char *err, size_t err_len)
 {
     if (!S_ISFIFO(st->st_mode)) {
@@ -35,7 +38,7 @@ static int check_fifo(const struct stat *st, const char *path, char *err, size_t
     return 0;
 }
 
-int fd_fifo_prepare(fd_fifo *f, char *err, size_t err_len)
+int hf_fifo_prepare(hf_fifo *f, char *err, size_t err_len)
 {
     struct stat st;
 
@@ -58,11 +61,11 @@ int fd_fifo_prepare(fd_fifo *f, char *err, size_t err_len)
 }
 
 /* Write [e-1, e, e+1] to a reader; 0 or -1 (logged). */
-static int serve_one(fd_fifo *f, int fd, fd_lockbuf *buf)
+static int serve_one(hf_fifo *f, int fd, unsigned char *buf)
 {
-    unsigned char *scratch = buf->p;
-    char *text = (char *)buf->p + FD_KEY_RECORD_LEN;
-    char name_hex[FD_NAME_HEX_LEN + 1], enc_name[FD_NAME_HEX_LEN + 1];
+    unsigned char *scratch = buf;
+    char *text = (char *)buf + HF_KEY_RECORD_LEN;
+    char name_hex[HF_NAME_HEX_LEN + 1], enc_name[HF_NAME_HEX_LEN + 1];
     uint64_t e = 0;
     size_t off = 0;
     ssize_t n;
@@ -73,30 +76,30 @@ static int serve_one(fd_fifo *f, int fd, fd_lockbuf *buf)
         e = hsmkeys_current_epoch(f->ctx);
         off = 0;
         rc = HSMKEYS_OK;
-        for (int i = 0; i < FD_RING && rc == HSMKEYS_OK; i++) {
-            rc = fd_keyline(f->ctx, e - 1 + (uint64_t)i, scratch, text + off, name_hex);
-            off += FD_KEYLINE_LEN;
+        for (int i = 0; i < HF_RING && rc == HSMKEYS_OK; i++) {
+            rc = hf_keyline(f->ctx, e - 1 + (uint64_t)i, scratch, text + off, name_hex);
+            off += HF_KEYLINE_LEN;
             text[off++] = '\n';
             if (i == 1)
                 memcpy(enc_name, name_hex, sizeof enc_name);
         }
     }
     if (rc != HSMKEYS_OK) {
-        hsmkeys_wipe(buf->p, buf->len);
-        flog(LOG_ERR, "%s: no start-up keys served (HAProxy will refuse to start): %s (%s)",
+        hsmkeys_wipe(buf, HF_FIFO_BUF);
+        hf_log(LOG_ERR, "%s: no start-up keys served (HAProxy will refuse to start): %s (%s)",
              f->path, hsmkeys_last_error(), hsmkeys_result_name(rc));
         return -1;
     }
     do
         n = write(fd, text, off); /* off <= PIPE_BUF: one atomic write */
     while (n < 0 && errno == EINTR);
-    hsmkeys_wipe(buf->p, buf->len);
+    hsmkeys_wipe(buf, HF_FIFO_BUF);
     if (n != (ssize_t)off) {
-        flog(LOG_ERR, "%s: writing the start-up keys failed: %s", f->path,
+        hf_log(LOG_ERR, "%s: writing the start-up keys failed: %s", f->path,
              n < 0 ? strerror(errno) : "short write");
         return -1;
     }
-    flog(LOG_NOTICE, "%s: served start-up keys, epochs %llu..%llu; encrypting with epoch %llu (name %s)",
+    hf_log(LOG_NOTICE, "%s: served start-up keys, epochs %llu..%llu; encrypting with epoch %llu (name %s)",
          f->path, (unsigned long long)(e - 1), (unsigned long long)(e + 1), (unsigned long long)e,
          enc_name);
     return 0;
@@ -104,19 +107,19 @@ static int serve_one(fd_fifo *f, int fd, fd_lockbuf *buf)
 
 static void *fifo_thread(void *arg)
 {
-    fd_fifo *f = arg;
-    fd_lockbuf buf;
+    hf_fifo *f = arg;
+    void *buf;
     char err[512];
 
-    if (fd_lockbuf_alloc(&buf, FD_KEY_RECORD_LEN + FD_RING * (FD_KEYLINE_LEN + 1) + 1) != 0) {
-        flog(LOG_ERR, "%s: cannot lock memory for keys: %s", f->path, strerror(errno));
+    if (hsmkeys_secure_alloc(HF_FIFO_BUF, &buf) != HSMKEYS_OK) {
+        hf_log(LOG_ERR, "%s: cannot lock memory for keys: %s", f->path, hsmkeys_last_error());
         return NULL;
     }
     while (!atomic_load(&f->stop)) {
         struct timespec pause = { 0, 200 * 1000 * 1000 };
         struct stat st;
         /* Blocks until a reader (HAProxy parsing its configuration, or
-         * fd_fifo_cleanup waking us) opens it. */
+         * hf_fifo_cleanup waking us) opens it. */
         int fd = open(f->path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
         if (atomic_load(&f->stop)) {
             if (fd >= 0)
@@ -126,25 +129,25 @@ static void *fifo_thread(void *arg)
         if (fd < 0) {
             if (errno == EINTR)
                 continue;
-            flog(LOG_ERR, "%s: cannot open the FIFO: %s; start-up keys no longer served", f->path,
+            hf_log(LOG_ERR, "%s: cannot open the FIFO: %s; start-up keys no longer served", f->path,
                  strerror(errno));
             break;
         }
         if (fstat(fd, &st) != 0 || check_fifo(&st, f->path, err, sizeof err) != 0) {
             close(fd);
-            flog(LOG_ERR, "%s; start-up keys no longer served", err);
+            hf_log(LOG_ERR, "%s; start-up keys no longer served", err);
             break;
         }
-        (void)serve_one(f, fd, &buf);
+        (void)serve_one(f, fd, buf);
         close(fd);
         /* Let this reader see EOF and close before serving the next one. */
         nanosleep(&pause, NULL);
     }
-    fd_lockbuf_free(&buf);
+    hsmkeys_secure_free(buf);
     return NULL;
 }
 
-int fd_fifo_start(fd_fifo *f, char *err, size_t err_len)
+int hf_fifo_start(hf_fifo *f, char *err, size_t err_len)
 {
     sigset_t all, old;
     int rc;
@@ -161,7 +164,7 @@ int fd_fifo_start(fd_fifo *f, char *err, size_t err_len)
     return 0;
 }
 
-void fd_fifo_cleanup(fd_fifo *f)
+void hf_fifo_cleanup(hf_fifo *f)
 {
     if (f->started) {
         /* Opening the FIFO for reading releases the thread's blocking open;

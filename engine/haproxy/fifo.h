@@ -3,7 +3,7 @@
  * rest in a file.
  *
  * HAProxy reads its `tls-ticket-keys` file once, when it parses the
- * configuration, and needs FD_RING keys there.  Pointing it at a FIFO that
+ * configuration, and needs HF_RING keys there.  Pointing it at a FIFO that
  * this feeder serves makes HAProxy start with the fleet's ring [e-1, e, e+1]
  * (oldest first: HAProxy encrypts with the second-newest, e), so there is no
  * window with local random keys.  Each time a reader opens the FIFO a thread
@@ -23,25 +23,25 @@
 #include <stddef.h>
 #include <hsmkeys/hsmkeys.h>
 
-typedef struct fd_fifo {
+typedef struct hf_fifo {
     const char *path;
     hsmkeys_ctx *ctx;
     int created;          /* we made it: unlink on exit */
     int started;
-    atomic_int stop;      /* set by fd_fifo_cleanup */
+    atomic_int stop;      /* set by hf_fifo_cleanup */
     pthread_t thread;
-} fd_fifo;
+} hf_fifo;
 
 /* Create the FIFO (mode 600) or check an existing one.  Returns 0, or -1
  * with a one-line reason in err. */
-int fd_fifo_prepare(fd_fifo *f, char *err, size_t err_len);
+int hf_fifo_prepare(hf_fifo *f, char *err, size_t err_len);
 
 /* Start the serving thread (signals blocked in it).  Returns 0 or -1. */
-int fd_fifo_start(fd_fifo *f, char *err, size_t err_len);
+int hf_fifo_start(hf_fifo *f, char *err, size_t err_len);
 
 /* Stop the serving thread (it frees its wiped buffer), then remove the
  * FIFO if this process created it, so that an HAProxy started without the
  * feeder fails at once ("cannot open") instead of waiting. */
-void fd_fifo_cleanup(fd_fifo *f);
+void hf_fifo_cleanup(hf_fifo *f);
 
 #endif

@@ -10,13 +10,13 @@
 static int use_syslog;
 static int max_level = LOG_NOTICE;
 
-void flog_use_syslog(void)
+void hf_log_use_syslog(void)
 {
-    openlog(FLOG_IDENT, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    openlog(HF_LOG_IDENT, LOG_PID | LOG_NDELAY, LOG_DAEMON);
     use_syslog = 1;
 }
 
-void flog_set_verbose(int verbose)
+void hf_log_set_verbose(int verbose)
 {
     max_level = verbose ? LOG_DEBUG : LOG_NOTICE;
 }
@@ -32,7 +32,7 @@ static const char *level_name(int level)
     }
 }
 
-static void flog_v(int level, const char *fmt, va_list ap)
+static void hf_log_v(int level, const char *fmt, va_list ap)
 {
     char line[1024];
 
@@ -42,19 +42,19 @@ static void flog_v(int level, const char *fmt, va_list ap)
     if (use_syslog)
         syslog(level, "%s", line);
     else
-        fprintf(stderr, "%s: %s: %s\n", FLOG_IDENT, level_name(level), line);
+        fprintf(stderr, "%s: %s: %s\n", HF_LOG_IDENT, level_name(level), line);
 }
 
-void flog(int level, const char *fmt, ...)
+void hf_log(int level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    flog_v(level, fmt, ap);
+    hf_log_v(level, fmt, ap);
     va_end(ap);
 }
 
-void flog_hsmkeys(void *arg, int level, const char *msg)
+void hf_log_hsmkeys(void *arg, int level, const char *msg)
 {
     (void)arg;
-    flog(level, "hsmkeys: %s", msg);
+    hf_log(level, "hsmkeys: %s", msg);
 }

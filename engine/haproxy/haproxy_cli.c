@@ -37,7 +37,7 @@ static int wait_fd(int fd, short events, long long deadline)
     }
 }
 
-int hx_cli_request(const char *path, const char *req, size_t req_len,
+int hf_cli_request(const char *path, const char *req, size_t req_len,
                    char *reply, size_t reply_cap, int timeout_ms,
                    char *err, size_t err_len)
 {
@@ -107,7 +107,7 @@ out:
     return rc;
 }
 
-int hx_info_field(const char *reply, const char *key, char *out, size_t out_len)
+int hf_info_field(const char *reply, const char *key, char *out, size_t out_len)
 {
     size_t klen = strlen(key);
     const char *p = reply;

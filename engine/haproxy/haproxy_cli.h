@@ -17,12 +17,12 @@
  * reply into reply[reply_cap] (NUL-terminated).  Returns 0, or -1 with a
  * one-line reason in err (connection refused, timeout, reply too long...).
  */
-int hx_cli_request(const char *path, const char *req, size_t req_len,
+int hf_cli_request(const char *path, const char *req, size_t req_len,
                    char *reply, size_t reply_cap, int timeout_ms,
                    char *err, size_t err_len);
 
 /* Find "Key: value" at a line start in a `show info` reply; copies the value
  * (up to the end of line) into out.  Returns 0, or -1 if absent. */
-int hx_info_field(const char *reply, const char *key, char *out, size_t out_len);
+int hf_info_field(const char *reply, const char *key, char *out, size_t out_len);
 
 #endif

@@ -24,22 +24,22 @@
 
 #define OK_TEXT "TLS ticket key updated!"
 
-static void check_socket_mode(fd_instance *in)
+static void check_socket_mode(hf_instance *in)
 {
     struct stat st;
     if (in->mode_checked || stat(in->socket, &st) != 0)
         return;
     in->mode_checked = 1;
     if (st.st_mode & 077)
-        flog(LOG_WARNING, "%s is mode %04o: whoever can connect to it at level admin can read "
+        hf_log(LOG_WARNING, "%s is mode %04o: whoever can connect to it at level admin can read "
              "every ticket key with `show tls-keys`; use `stats socket ... mode 600 level admin`",
              in->socket, (unsigned)(st.st_mode & 07777));
 }
 
-static void fail(fd_instance *in, long long now_ms, long long max_backoff_ms, const char *fmt, ...)
+static void fail(hf_instance *in, long long now_ms, long long max_backoff_ms, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void fail(fd_instance *in, long long now_ms, long long max_backoff_ms, const char *fmt, ...)
+static void fail(hf_instance *in, long long now_ms, long long max_backoff_ms, const char *fmt, ...)
 {
     char msg[600];
     va_list ap;
@@ -47,9 +47,9 @@ static void fail(fd_instance *in, long long now_ms, long long max_backoff_ms, co
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (!in->down)
-        flog(LOG_ERR, "%s: %s%s", in->socket, msg, max_backoff_ms > 0 ? " (retrying with backoff)" : "");
+        hf_log(LOG_ERR, "%s: %s%s", in->socket, msg, max_backoff_ms > 0 ? " (retrying with backoff)" : "");
     else
-        flog(LOG_DEBUG, "%s: %s", in->socket, msg);
+        hf_log(LOG_DEBUG, "%s: %s", in->socket, msg);
     in->down = 1;
     in->proc[0] = '\0';
     if (in->backoff_ms <= 0)
@@ -67,15 +67,15 @@ static void fail(fd_instance *in, long long now_ms, long long max_backoff_ms, co
  * backoff is the maintainer's.  hsmkeys_epoch_key has already waited for a
  * maintenance cycle, so retrying on the loop's next turn is no busy loop.
  */
-static void keys_late(fd_instance *in, long long now_ms, long long max_backoff_ms,
+static void keys_late(hf_instance *in, long long now_ms, long long max_backoff_ms,
                       uint64_t epoch, int rc)
 {
     if (!in->keys_late)
-        flog(LOG_WARNING, "%s: the key of epoch %llu is not available yet: %s (%s); HAProxy keeps "
+        hf_log(LOG_WARNING, "%s: the key of epoch %llu is not available yet: %s (%s); HAProxy keeps "
              "its ring%s", in->socket, (unsigned long long)epoch, hsmkeys_last_error(),
              hsmkeys_result_name(rc), max_backoff_ms > 0 ? ", retrying" : "");
     in->keys_late = 1;
-    in->next_try_ms = now_ms + FD_KEYS_RETRY_MS;
+    in->next_try_ms = now_ms + HF_KEYS_RETRY_MS;
 }
 
 /* First line of an HAProxy reply, for messages. */
@@ -114,22 +114,22 @@ static int append(char *buf, size_t *off, size_t cap, const char *s)
  * locked buffer.  Returns the command length, or 0 (a key could not be made:
  * rc holds the hsmkeys code).  name_hex gets the name of the last epoch.
  */
-static size_t build_command(fd_feeder *f, uint64_t first, int count, char *name_hex, int *rc)
+static size_t build_command(hf_feeder *f, uint64_t first, int count, char *name_hex, int *rc)
 {
-    unsigned char *scratch = f->buf.p;
-    char *line = (char *)scratch + FD_KEY_RECORD_LEN;
-    char *cmd = line + FD_KEYLINE_LEN + 1;
-    size_t cap = f->buf.len - FD_KEY_RECORD_LEN - FD_KEYLINE_LEN - 1, off = 0;
+    unsigned char *scratch = f->buf;
+    char *line = (char *)scratch + HF_KEY_RECORD_LEN;
+    char *cmd = line + HF_KEYLINE_LEN + 1;
+    size_t cap = HF_FEEDER_BUF - HF_KEY_RECORD_LEN - HF_KEYLINE_LEN - 1, off = 0;
 
     for (int i = 0; i < count; i++) {
         int bad;
-        *rc = fd_keyline(f->ctx, first + (uint64_t)i, scratch, line, name_hex);
+        *rc = hf_keyline(f->ctx, first + (uint64_t)i, scratch, line, name_hex);
         if (*rc != HSMKEYS_OK)
             return 0;
         bad = append(cmd, &off, cap, i ? "; set ssl tls-key " : "set ssl tls-key ") ||
               append(cmd, &off, cap, f->keys_id) || append(cmd, &off, cap, " ") ||
               append(cmd, &off, cap, line);
-        hsmkeys_wipe(line, FD_KEYLINE_LEN + 1);
+        hsmkeys_wipe(line, HF_KEYLINE_LEN + 1);
         if (bad) {
             *rc = HSMKEYS_E_INVALID;
             return 0;
@@ -139,23 +139,23 @@ static size_t build_command(fd_feeder *f, uint64_t first, int count, char *name_
     return off;
 }
 
-int fd_instance_sync(fd_feeder *f, fd_instance *in, long long now_ms, long long max_backoff_ms)
+int hf_instance_sync(hf_feeder *f, hf_instance *in, long long now_ms, long long max_backoff_ms)
 {
     char reply[8192], err[256], pid[24], start[32], proc[64], line[200];
-    char name_hex[FD_NAME_HEX_LEN + 1];
-    char *cmd = (char *)f->buf.p + FD_KEY_RECORD_LEN + FD_KEYLINE_LEN + 1;
+    char name_hex[HF_NAME_HEX_LEN + 1];
+    char *cmd = (char *)f->buf + HF_KEY_RECORD_LEN + HF_KEYLINE_LEN + 1;
     uint64_t e, first;
     size_t len;
     int count, rc, sent;
 
-    if (hx_cli_request(in->socket, "show info\n", 10, reply, sizeof reply, f->timeout_ms,
+    if (hf_cli_request(in->socket, "show info\n", 10, reply, sizeof reply, f->timeout_ms,
                        err, sizeof err) != 0) {
         fail(in, now_ms, max_backoff_ms, "HAProxy runtime API unreachable: %s", err);
         return -1;
     }
     check_socket_mode(in);
-    if (hx_info_field(reply, "Pid", pid, sizeof pid) != 0 ||
-        hx_info_field(reply, "Start_time_sec", start, sizeof start) != 0) {
+    if (hf_info_field(reply, "Pid", pid, sizeof pid) != 0 ||
+        hf_info_field(reply, "Start_time_sec", start, sizeof start) != 0) {
         fail(in, now_ms, max_backoff_ms, "`show info` answered without Pid/Start_time_sec: %s",
              first_line(reply, line, sizeof line));
         return -1;
@@ -172,22 +172,22 @@ int fd_instance_sync(fd_feeder *f, fd_instance *in, long long now_ms, long long 
         count = 1;
     } else {
         first = e - 1; /* new process, or fell behind: the whole ring, oldest first */
-        count = FD_RING;
+        count = HF_RING;
     }
     len = build_command(f, first, count, name_hex, &rc);
     if (len == 0 && rc == HSMKEYS_E_EXPIRED) { /* the epoch turned meanwhile */
         e = hsmkeys_current_epoch(f->ctx);
         first = e - 1;
-        count = FD_RING;
+        count = HF_RING;
         len = build_command(f, first, count, name_hex, &rc);
     }
     if (len == 0) {
-        hsmkeys_wipe(f->buf.p, f->buf.len);
+        hsmkeys_wipe(f->buf, HF_FEEDER_BUF);
         keys_late(in, now_ms, max_backoff_ms, first + (uint64_t)count - 1, rc);
         return -1;
     }
-    rc = hx_cli_request(in->socket, cmd, len, reply, sizeof reply, f->timeout_ms, err, sizeof err);
-    hsmkeys_wipe(f->buf.p, f->buf.len);
+    rc = hf_cli_request(in->socket, cmd, len, reply, sizeof reply, f->timeout_ms, err, sizeof err);
+    hsmkeys_wipe(f->buf, HF_FEEDER_BUF);
     if (rc != 0) {
         fail(in, now_ms, max_backoff_ms, "sending the keys failed: %s", err);
         return -1;
@@ -200,9 +200,9 @@ int fd_instance_sync(fd_feeder *f, fd_instance *in, long long now_ms, long long 
         return -1;
     }
     if (in->down)
-        flog(LOG_NOTICE, "%s: HAProxy reachable again", in->socket);
+        hf_log(LOG_NOTICE, "%s: HAProxy reachable again", in->socket);
     if (in->keys_late)
-        flog(LOG_NOTICE, "%s: epoch keys available again", in->socket);
+        hf_log(LOG_NOTICE, "%s: epoch keys available again", in->socket);
     in->down = 0;
     in->keys_late = 0;
     in->backoff_ms = 0;
@@ -210,11 +210,11 @@ int fd_instance_sync(fd_feeder *f, fd_instance *in, long long now_ms, long long 
     memcpy(in->proc, proc, sizeof proc);
     in->epoch = e;
     if (count == 1)
-        flog(LOG_NOTICE, "%s: pushed epoch %llu (name %s); HAProxy pid %s now encrypts with epoch %llu",
+        hf_log(LOG_NOTICE, "%s: pushed epoch %llu (name %s); HAProxy pid %s now encrypts with epoch %llu",
              in->socket, (unsigned long long)first, name_hex, pid, (unsigned long long)e);
     else
-        flog(LOG_NOTICE, "%s: loaded epochs %llu..%llu (newest name %s) into HAProxy pid %s; "
+        hf_log(LOG_NOTICE, "%s: loaded epochs %llu..%llu (newest name %s) into HAProxy pid %s; "
              "it encrypts with epoch %llu", in->socket, (unsigned long long)first,
-             (unsigned long long)(first + FD_RING - 1), name_hex, pid, (unsigned long long)e);
+             (unsigned long long)(first + HF_RING - 1), name_hex, pid, (unsigned long long)e);
     return 0;
 }

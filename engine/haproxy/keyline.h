@@ -18,18 +18,18 @@
 #include <stdint.h>
 #include <hsmkeys/hsmkeys.h>
 
-#define FD_KEY_RECORD_LEN (HSMKEYS_KEY_NAME_LEN + HSMKEYS_AES_KEY_LEN + HSMKEYS_HMAC_KEY_LEN)
-#define FD_KEYLINE_LEN    (4 * ((FD_KEY_RECORD_LEN + 2) / 3)) /* 108, without NUL */
-#define FD_NAME_HEX_LEN   (2 * HSMKEYS_KEY_NAME_LEN)
+#define HF_KEY_RECORD_LEN (HSMKEYS_KEY_NAME_LEN + HSMKEYS_AES_KEY_LEN + HSMKEYS_HMAC_KEY_LEN)
+#define HF_KEYLINE_LEN    (4 * ((HF_KEY_RECORD_LEN + 2) / 3)) /* 108, without NUL */
+#define HF_NAME_HEX_LEN   (2 * HSMKEYS_KEY_NAME_LEN)
 
 /*
- * Write epoch's key as base64 into line[FD_KEYLINE_LEN + 1] (NUL-terminated)
- * and its public name as hex into name_hex[FD_NAME_HEX_LEN + 1].  scratch
- * must be FD_KEY_RECORD_LEN bytes of locked memory; it is wiped on return.
+ * Write epoch's key as base64 into line[HF_KEYLINE_LEN + 1] (NUL-terminated)
+ * and its public name as hex into name_hex[HF_NAME_HEX_LEN + 1].  scratch
+ * must be HF_KEY_RECORD_LEN bytes of locked memory; it is wiped on return.
  * Returns what hsmkeys_epoch_key returns (HSMKEYS_OK, HSMKEYS_E_EXPIRED,
  * HSMKEYS_E_UNAVAILABLE, HSMKEYS_E_TOKEN); on failure line is zeroed.
  */
-int fd_keyline(hsmkeys_ctx *ctx, uint64_t epoch, unsigned char *scratch,
+int hf_keyline(hsmkeys_ctx *ctx, uint64_t epoch, unsigned char *scratch,
                char *line, char *name_hex);
 
 #endif

@@ -39,12 +39,12 @@ static void usage(FILE *out)
 "Signals: TERM/INT exit cleanly, HUP pushes the whole ring again.\n");
 }
 
-static int seconds_ms(const char *opt, const char *v, int *out)
+static int seconds_ms(const char *opt, const char *v, int *out, char *err, size_t err_len)
 {
     char *end;
     double d = strtod(v, &end);
     if (end == v || *end || !(d > 0) || d > 86400) {
-        fprintf(stderr, "hsmkeys-haproxy-feeder: %s %s: expected seconds, > 0 and <= 86400\n", opt, v);
+        snprintf(err, err_len, "%s %s: expected seconds, > 0 and <= 86400", opt, v);
         return -1;
     }
     *out = (int)(d * 1000);
@@ -53,50 +53,49 @@ static int seconds_ms(const char *opt, const char *v, int *out)
     return 0;
 }
 
-static int check(fd_opts *o)
+static int check(hf_opts *o, char *err, size_t err_len)
 {
-    const char *me = "hsmkeys-haproxy-feeder";
     /* empty counts as missing: the systemd unit passes ${HSMKEYS_URI} and
      * ${HSMKEYS_DOMAIN} from /etc/default/hsmkeys-haproxy-feeder */
     if (!o->uri || !*o->uri || !o->domain || !*o->domain) {
-        fprintf(stderr, "%s: --uri and --domain are required (see --help; for the systemd "
-                "unit: HSMKEYS_URI and HSMKEYS_DOMAIN in /etc/default/hsmkeys-haproxy-feeder)\n", me);
+        snprintf(err, err_len, "--uri and --domain are required (see --help; for the systemd "
+                "unit: HSMKEYS_URI and HSMKEYS_DOMAIN in /etc/default/hsmkeys-haproxy-feeder)");
         return -1;
     }
     if (strstr(o->uri, "pin-value=")) {
-        fprintf(stderr, "%s: --uri carries pin-value=, which every local user can read in the "
-                "process list; put the PIN in a mode 600 file and use pin-source=FILE\n", me);
+        snprintf(err, err_len, "--uri carries pin-value=, which every local user can read in the "
+                "process list; put the PIN in a mode 600 file and use pin-source=FILE");
         return -1;
     }
     if (o->n_sockets == 0 && o->n_fifos == 0) {
-        fprintf(stderr, "%s: nothing to feed: give --socket (HAProxy admin socket) and/or --fifo\n", me);
+        snprintf(err, err_len, "nothing to feed: give --socket (HAProxy admin socket) and/or --fifo");
         return -1;
     }
     if (o->once && o->n_fifos) {
-        fprintf(stderr, "%s: --once pushes over sockets only; --fifo needs a running feeder\n", me);
+        snprintf(err, err_len, "--once pushes over sockets only; --fifo needs a running feeder");
         return -1;
     }
     if (o->once && o->n_sockets == 0) {
-        fprintf(stderr, "%s: --once needs at least one --socket\n", me);
+        snprintf(err, err_len, "--once needs at least one --socket");
         return -1;
     }
     if (!o->keys_id && o->n_fifos == 1)
         o->keys_id = o->fifos[0];
     if (o->n_sockets && !o->keys_id) {
-        fprintf(stderr, "%s: --ticket-keys-id is required with --socket: the tls-ticket-keys path "
-                "of the bind line, or #N as listed by `show tls-keys`\n", me);
+        snprintf(err, err_len, "--ticket-keys-id is required with --socket: the tls-ticket-keys path "
+                "of the bind line, or #N as listed by `show tls-keys`");
         return -1;
     }
-    if (o->keys_id && (strlen(o->keys_id) == 0 || strlen(o->keys_id) > FD_MAX_ID_LEN ||
+    if (o->keys_id && (strlen(o->keys_id) == 0 || strlen(o->keys_id) > HF_MAX_ID_LEN ||
                        strpbrk(o->keys_id, " \t\r\n;\\"))) {
-        fprintf(stderr, "%s: --ticket-keys-id must be 1..%d characters without blanks, ';' or '\\'\n",
-                me, FD_MAX_ID_LEN);
+        snprintf(err, err_len, "--ticket-keys-id must be 1..%d characters without blanks, ';' or '\\'",
+                HF_MAX_ID_LEN);
         return -1;
     }
     return 0;
 }
 
-int fd_opts_parse(fd_opts *o, int argc, char **argv)
+int hf_opts_parse(hf_opts *o, int argc, char **argv, char *err, size_t err_len)
 {
     enum { O_URI = 256, O_DOMAIN, O_EPOCH, O_LIFETIME, O_PIN, O_MODULE, O_MARGS, O_SOCKET,
            O_ID, O_FIFO, O_INTERVAL, O_BACKOFF, O_ONCE, O_FG, O_PIDFILE, O_VERBOSE, O_HELP, O_VERSION, O_METRICS };
@@ -111,6 +110,7 @@ int fd_opts_parse(fd_opts *o, int argc, char **argv)
     int c;
 
     memset(o, 0, sizeof *o);
+    err[0] = '\0'; /* stays empty when getopt has reported the error itself */
     o->interval_ms = 5000;
     o->max_backoff_ms = 10000;
     o->timeout_ms = 3000;
@@ -125,22 +125,22 @@ int fd_opts_parse(fd_opts *o, int argc, char **argv)
         case O_MODULE: o->module = optarg; break;
         case O_MARGS: o->module_args = optarg; break;
         case O_SOCKET:
-            if (o->n_sockets == FD_MAX_SOCKETS) {
-                fprintf(stderr, "hsmkeys-haproxy-feeder: at most %d --socket\n", FD_MAX_SOCKETS);
+            if (o->n_sockets == HF_MAX_SOCKETS) {
+                snprintf(err, err_len, "at most %d --socket", HF_MAX_SOCKETS);
                 return -1;
             }
             o->sockets[o->n_sockets++] = optarg;
             break;
         case O_FIFO:
-            if (o->n_fifos == FD_MAX_FIFOS) {
-                fprintf(stderr, "hsmkeys-haproxy-feeder: at most %d --fifo\n", FD_MAX_FIFOS);
+            if (o->n_fifos == HF_MAX_FIFOS) {
+                snprintf(err, err_len, "at most %d --fifo", HF_MAX_FIFOS);
                 return -1;
             }
             o->fifos[o->n_fifos++] = optarg;
             break;
         case O_ID: o->keys_id = optarg; break;
-        case O_INTERVAL: if (seconds_ms("--interval", optarg, &o->interval_ms)) return -1; break;
-        case O_BACKOFF: if (seconds_ms("--max-backoff", optarg, &o->max_backoff_ms)) return -1; break;
+        case O_INTERVAL: if (seconds_ms("--interval", optarg, &o->interval_ms, err, err_len)) return -1; break;
+        case O_BACKOFF: if (seconds_ms("--max-backoff", optarg, &o->max_backoff_ms, err, err_len)) return -1; break;
         case O_ONCE: o->once = 1; break;
         case O_FG: o->foreground = 1; break;
         case O_PIDFILE: o->pidfile = optarg; break;
@@ -152,8 +152,8 @@ int fd_opts_parse(fd_opts *o, int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "hsmkeys-haproxy-feeder: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+        snprintf(err, err_len, "unexpected argument \"%s\" (see --help)", argv[optind]);
         return -1;
     }
-    return check(o);
+    return check(o, err, err_len);
 }

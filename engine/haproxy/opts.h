@@ -8,13 +8,14 @@
 #ifndef HSMKEYS_FEEDER_OPTS_H
 #define HSMKEYS_FEEDER_OPTS_H
 
+#include <stddef.h>
 #include "feeder.h"
 
-typedef struct fd_opts {
+typedef struct hf_opts {
     const char *uri, *domain, *epoch, *lifetime, *module, *module_args, *pin_source;
-    const char *sockets[FD_MAX_SOCKETS];
+    const char *sockets[HF_MAX_SOCKETS];
     int n_sockets;
-    const char *fifos[FD_MAX_FIFOS];
+    const char *fifos[HF_MAX_FIFOS];
     int n_fifos;
     const char *keys_id;
     const char *pidfile;
@@ -23,10 +24,11 @@ typedef struct fd_opts {
     int interval_ms;      /* how often each HAProxy is checked for a restart */
     int max_backoff_ms;
     int timeout_ms;
-} fd_opts;
+} hf_opts;
 
 /* Parse argv.  Returns 0 (run), 1 (--help/--version printed: exit 0) or
- * -1 (message printed to stderr: exit 2). */
-int fd_opts_parse(fd_opts *o, int argc, char **argv);
+ * -1 (exit 2): err says what is wrong and how to fix it, or is empty when
+ * getopt has printed its own message and the usage. */
+int hf_opts_parse(hf_opts *o, int argc, char **argv, char *err, size_t err_len);
 
 #endif

@@ -177,6 +177,7 @@ static int hk_ticket_key_cb(SSL *s, unsigned char name[16], unsigned char *iv,
 static int attachment_get(SSL_CTX *ssl_ctx, const char *fn, hk_ssl_attachment **out)
 {
     hk_ssl_attachment *a;
+    int created = 0;
 
     pthread_once(&hk_ex_once, ex_index_init);
     if (hk_ex_index < 0 || hk_conn_index < 0)
@@ -193,9 +194,15 @@ static int attachment_get(SSL_CTX *ssl_ctx, const char *fn, hk_ssl_attachment **
             attachment_free(NULL, a, NULL, 0, 0, NULL);
             return hk_fail(HSMKEYS_E_NOMEM, "%s: out of memory", fn);
         }
+        created = 1;
     }
-    if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ssl_ctx, hk_ticket_key_cb) != 1)
+    if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ssl_ctx, hk_ticket_key_cb) != 1) {
+        if (created) { /* leave the SSL_CTX as it was: no attachment without its callback */
+            (void)SSL_CTX_set_ex_data(ssl_ctx, hk_ex_index, NULL);
+            attachment_free(NULL, a, NULL, 0, 0, NULL);
+        }
         return hk_fail(HSMKEYS_E_INVALID, "%s: OpenSSL refused the ticket key callback", fn);
+    }
     *out = a;
     return HSMKEYS_OK;
 }

@@ -76,6 +76,20 @@ const char *hsmkeys_version(void);
 /* Wipe memory in a way the compiler cannot drop. */
 void hsmkeys_wipe(void *p, size_t len);
 
+/* Secret memory for key bytes a caller holds (key lines it sends on, for
+ * example): the library's own locked memory, as libsodium's sodium_malloc.
+ * Each buffer is its own mapping, locked (mlock: never swapped), excluded
+ * from core dumps, zeroed, and wiped before it is unmapped.  Page granular:
+ * for a few long-lived buffers.  The lock is not inherited by a fork child.
+ * Returns HSMKEYS_OK and *out, HSMKEYS_E_INVALID (out NULL or len 0) or
+ * HSMKEYS_E_NOMEM (no memory, or RLIMIT_MEMLOCK too small: the message says
+ * which and how to raise it); *out is NULL on failure. */
+int hsmkeys_secure_alloc(size_t len, void **out);
+
+/* Wipe and unmap a buffer of hsmkeys_secure_alloc; NULL is ignored.  A
+ * pointer that did not come from hsmkeys_secure_alloc aborts the process. */
+void hsmkeys_secure_free(void *p);
+
 /* ---- configuration ------------------------------------------------------ */
 
 typedef struct hsmkeys_config hsmkeys_config;

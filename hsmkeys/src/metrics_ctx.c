@@ -12,12 +12,23 @@
  * key byte, only counts, epochs, the generation number and its public tag
  * (sent by clients in every key name).  Never calls or waits for the token.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "context.h"
 #include "error.h"
 #include "config.h"
 #include "schedule.h"
+
+/* hsmkeys_stats is the frozen first version of hsmkeys_metrics (hsmkeys.h):
+ * an old caller passes sizeof(hsmkeys_stats) and gets exactly these. */
+#define HK_SAME_FIELD(f) (offsetof(hsmkeys_stats, f) == offsetof(hsmkeys_metrics, f))
+_Static_assert(sizeof(hsmkeys_stats) == 9 * sizeof(uint64_t), "hsmkeys_stats is frozen");
+_Static_assert(HK_SAME_FIELD(tickets_issued) && HK_SAME_FIELD(tickets_resumed) &&
+               HK_SAME_FIELD(tickets_renewed) && HK_SAME_FIELD(refused_foreign) &&
+               HK_SAME_FIELD(refused_window) && HK_SAME_FIELD(refused_unavailable) &&
+               HK_SAME_FIELD(token_derivations) && HK_SAME_FIELD(token_calls) &&
+               HK_SAME_FIELD(token_errors), "hsmkeys_stats is hsmkeys_metrics' prefix");
 
 void hk_ctx_note_derivation(struct hsmkeys_ctx *ctx, uint64_t ns)
 {

@@ -70,6 +70,25 @@ static void context_cases(void)
         T_RC(hsmkeys_get_metrics(ctx, &small, 4), HSMKEYS_E_INVALID);
         T_CONTAINS(hsmkeys_last_error(), "sizeof(hsmkeys_metrics)");
     }
+    T_CASE("a caller built against hsmkeys_stats (the old, smaller struct) gets exactly it") {
+        /* an old binary's struct, followed by memory it does not own */
+        struct { hsmkeys_stats st; unsigned char after[sizeof(hsmkeys_metrics)]; } old;
+        hsmkeys_stats direct;
+        unsigned char canary[sizeof old.after];
+        memset(&old, 0xa5, sizeof old);
+        memset(canary, 0xa5, sizeof canary);
+        T_RC(hsmkeys_get_metrics(ctx, (hsmkeys_metrics *)(void *)&old, sizeof(hsmkeys_stats)),
+             HSMKEYS_OK);
+        T_EQ_MEM(old.after, canary, sizeof canary); /* nothing written beyond its size */
+        hsmkeys_get_stats(ctx, &direct);            /* the old symbol still works */
+        T_EQ_INT(old.st.tickets_issued, 1);
+        T_EQ_INT(old.st.refused_foreign, 1);
+        T_EQ_INT(old.st.tickets_issued, direct.tickets_issued);
+        T_EQ_INT(old.st.tickets_resumed, direct.tickets_resumed);
+        T_EQ_INT(old.st.refused_foreign, direct.refused_foreign);
+        T_EQ_INT(old.st.token_derivations, direct.token_derivations);
+        T_EQ_INT(old.st.token_errors, direct.token_errors);
+    }
     hsmkeys_close(ctx);
     hsmkeys_config_free(c);
     t_hsm_cleanup(&h);

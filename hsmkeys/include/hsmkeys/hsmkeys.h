@@ -274,13 +274,21 @@ typedef struct hsmkeys_stats {
     uint64_t token_errors;        /* failed token operations */
 } hsmkeys_stats;
 
+/* Kept for callers built before hsmkeys_get_metrics; new code calls
+ * hsmkeys_get_metrics(ctx, &m, sizeof m), whose first fields are these
+ * counters, in this order.  hsmkeys_stats is frozen: it never grows (a
+ * struct filled without a size would overrun an older caller's), new
+ * counters are added at the end of hsmkeys_metrics only.  A caller that
+ * holds an hsmkeys_stats may also pass it to hsmkeys_get_metrics with
+ * size = sizeof(hsmkeys_stats): exactly those bytes are written. */
 void hsmkeys_get_stats(const hsmkeys_ctx *ctx, hsmkeys_stats *out);
 
 /* ---- metrics (Prometheus text format) -----------------------------------
  *
  * A snapshot of one context, versioned by size: a caller passes sizeof of
  * the struct it was built with; the library fills what both know and zeroes
- * the rest (fields are only ever added at the end).  Servers with several
+ * the rest (fields are only ever added at the end).  This is the documented
+ * way to read a context's counters (hsmkeys_get_stats is the frozen v1).  Servers with several
  * processes (nginx workers, Apache children) add their snapshots up with
  * hsmkeys_metrics_add() and render the sum: every integration renders with
  * hsmkeys_metrics_render(), so the names are the same everywhere.

@@ -25,6 +25,8 @@ SIZES=${FLEET_SIZES:-2 4 8}
 CONC=${FLEET_CONCURRENCY:-1 4 16}
 # shellcheck source=../tests/lib/lab.sh
 . "$ROOT/tests/lib/lab.sh"
+# shellcheck source=../tests/lib/probe_summary.sh
+. "$ROOT/tests/lib/probe_summary.sh"
 lab_init
 mkdir -p "$OUT"
 : > "$OUT/fleet.dat"
@@ -76,18 +78,16 @@ cpu_ticks() { # sum of utime+stime of the given PIDs
 # probe_once PORT CLIENTS PIDS... -> prints "conns_per_s resumed_pct cpu_us_per_conn"
 probe_once() {
     local port=$1 c=$2; shift 2
-    local t0 t1 json=$LAB/probe.json
+    local t0 t1 sum=$LAB/probe.summary
+    rm -f "$sum"
     t0=$(cpu_ticks "$@")
-    "$HSMKEYS_BUILD/hsmkeys-probe" -q -d "$SECS" -c "$c" --json "$json" "127.0.0.10:$port" >/dev/null 2>&1
+    "$HSMKEYS_BUILD/hsmkeys-probe" -q -d "$SECS" -c "$c" --summary "$sum" "127.0.0.10:$port" >/dev/null 2>&1
     t1=$(cpu_ticks "$@")
-    python3 -c '
-import json, sys, os
-d = json.load(open(sys.argv[1])); a = d["all"]
-secs, ticks, hz = float(sys.argv[2]), int(sys.argv[3]), os.sysconf("SC_CLK_TCK")
-n = max(a["connections"], 1)
-pct = 100.0 * a["resumed"] / max(a["reconnects"], 1)
-print("%.1f %.1f %.1f" % (a["connections"] / secs, pct, ticks * 1e6 / hz / n))
-' "$json" "$SECS" "$((t1 - t0))"
+    probe_summary "$sum" S || return 1
+    awk -v n="$S_connections" -v r="$S_resumed" -v rc="$S_reconnects" -v secs="$SECS" \
+        -v ticks="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        d = n > 1 ? n : 1; o = rc > 1 ? rc : 1
+        printf "%.1f %.1f %.1f\n", n / secs, 100.0 * r / o, ticks * 1e6 / hz / d }'
 }
 
 med() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }

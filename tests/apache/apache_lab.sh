@@ -22,6 +22,7 @@
 #   ap_test NAME HOST            apache2 -t on that config, output in $AP_OUT
 #   ap_lb IP PORT BACKEND...     HAProxy (mode tcp, roundrobin) as "lb"
 #   ap_probe ARGS...             hsmkeys-probe; sets AP_RESUMED, AP_OFFERED
+. "$HSMKEYS_ROOT/tests/lib/probe_summary.sh"
 
 AP_USER=${AP_USER:-www-data}
 AP_GROUP=${AP_GROUP:-www-data}
@@ -182,26 +183,22 @@ ap_lb() {
 # ap_probe ARGS... -> AP_TOTAL, AP_OFFERED (reconnects that offered a
 # ticket), AP_RESUMED, AP_RENEWED, AP_FAILED, AP_EPOCHS (distinct hsmkeys
 # epochs of the tickets issued), AP_BACKENDS (backends that answered); the
-# probe's JSON stays in $LAB/probe-$AP_RUN.json.
+# probe's JSON stays in $LAB/probe-$AP_RUN.json, its --summary line (read
+# with tests/lib/probe_summary.sh) beside it.
 AP_RUN=0
 ap_probe() {
     AP_RUN=$((AP_RUN + 1))
     local j=$LAB/probe-$AP_RUN.json
-    "$AP_PROBE" --sni "$AP_SERVERNAME" --path /index.html --json "$j" -q "$@" >"$LAB/probe-$AP_RUN.out" 2>&1
+    "$AP_PROBE" --sni "$AP_SERVERNAME" --path /index.html --json "$j" --summary "$j.summary" -q "$@" \
+        >"$LAB/probe-$AP_RUN.out" 2>&1
     AP_PROBE_RC=$?
-    read -r AP_TOTAL AP_OFFERED AP_RESUMED AP_RENEWED AP_FAILED AP_EPOCHS AP_BACKENDS < <(python3 - "$j" <<'PY'
-import json, sys
-try:
-    j = json.load(open(sys.argv[1]))
-    a = j["all"]
-    epochs = {c["ticket_epoch"] for c in j["connections"] if c.get("ticket_epoch") is not None}
-    backends = {b["name"] for b in j["backends"] if b["connections"] > 0}
-    offered = a.get("reconnects", a.get("offered", 0))  # older probes: "offered"
-    print(a["connections"], offered, a["resumed"], a.get("renewals", 0), a["failed"], len(epochs), len(backends))
-except Exception as e:
-    print("0 0 0 0 0 0 0")
-PY
-)
+    AP_TOTAL=0 AP_OFFERED=0 AP_RESUMED=0 AP_RENEWED=0 AP_FAILED=0 AP_EPOCHS=0 AP_BACKENDS=0
+    if probe_summary "$j.summary" S; then
+        # backends that answered, a connection that named none counting as one
+        AP_TOTAL=$S_connections AP_OFFERED=$S_reconnects AP_RESUMED=$S_resumed
+        AP_RENEWED=$S_renewals AP_FAILED=$S_failed AP_EPOCHS=$S_epochs
+        AP_BACKENDS=$((S_backends + S_unnamed))
+    fi
     echo "# probe $*: $AP_RESUMED of $AP_OFFERED reconnects resumed ($AP_TOTAL connections, $AP_FAILED failed, $AP_RENEWED renewals, $AP_EPOCHS ticket epochs, $AP_BACKENDS backends)"
 }
 

@@ -3,6 +3,7 @@
 # names.  Sourced after tests/lib/lab.sh.  Everything listens on loopback and
 # every process is started through lab_spawn, so lab_cleanup stops exactly
 # these.  Keys come from the test-only seed; only key names are compared.
+. "$HSMKEYS_ROOT/tests/lib/probe_summary.sh"
 
 HX_FEEDER=$HSMKEYS_BUILD/hsmkeys-haproxy-feeder
 HX_PROBE=$HSMKEYS_BUILD/hsmkeys-probe
@@ -104,24 +105,17 @@ hx_wait_epoch_turn() {
     sleep "$(awk -v n="$now" -v p="$1" 'BEGIN { printf "%.3f", p - (n - int(n / p) * p) + 0.3 }')"
 }
 
-# hx_summary JSON: one line from a probe JSON report:
+# hx_summary JSON: one line from the probe's --summary line, written beside
+# its JSON report as JSON.summary (hx_probe ... --json J --summary J.summary):
 #   "<rate> <reconnects> <resumed> <offered> <offered-rate> <failed> <backends> <epochs>"
 # rate: resumed % of reconnects; offered-rate: resumed % of the reconnects
 # that offered a ticket; epochs: hsmkeys epochs of the tickets received.
+# Fails (prints nothing) when there is no summary or no reconnect.
 hx_summary() {
-    python3 - "$1" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-a = r["all"]
-epochs = {c["ticket_epoch"] for c in r["connections"] if c["ticket_epoch"] is not None}
-backends = [b["name"] for b in r["backends"] if b["name"] not in ("", "?")]
-rc = [c for c in r["connections"] if c.get("reconnect", True)]
-offered = [c for c in rc if c["offered"]]
-resumed_offered = sum(1 for c in offered if c["resumed"])
-orate = 100.0 * resumed_offered / len(offered) if offered else 0.0
-print("%.2f %d %d %d %.2f %d %d %d" % (a["rate"], a.get("reconnects", len(rc)), a["resumed"], len(offered),
-      orate, a["failed"], len(backends), len(epochs)))
-PY
+    probe_summary "$1.summary" S || return 1
+    [ "$S_reconnects" -gt 0 ] || return 1
+    printf '%s %d %d %d %s %d %d %d\n' "$S_rate" "$S_reconnects" "$S_resumed" "$S_offered" \
+        "$(probe_pct "$S_offered_resumed" "$S_offered")" "$S_failed" "$S_backends" "$S_epochs"
 }
 
 # hx_probe ARGS...: hsmkeys-probe (built by `make`), the resumption client.

@@ -70,7 +70,7 @@ tap_ok $ok "tickets carry the ring's middle (current epoch) key name ($got)"
 # uses each TLS 1.3 ticket once (RFC 8446 C.4) and reuses TLS 1.2 sessions.
 measure() {
     local v=$1 json=$LAB/probe-$1.json s
-    hx_probe 127.0.0.10:"$P" "--$v" -c 2 --duration $((2 * EPOCH + 1)) -i 20 -q --json "$json" \
+    hx_probe 127.0.0.10:"$P" "--$v" -c 2 --duration $((2 * EPOCH + 1)) -i 20 -q --json "$json" --summary "$json.summary" \
         >"$LAB/probe-$v.out" 2>&1
     s=$(hx_summary "$json" 2>/dev/null) || s="0 0 0 0 1 0 0 0"
     echo "# $v probe through the balancer: rate reconnects resumed offered offered-rate failed backends epochs = $s"
@@ -127,7 +127,7 @@ hx_balancer LB2 127.0.0.10 "$PB" "127.0.0.11:$PB" "127.0.0.12:$PB"
 hx_start LB2
 hx_wait_cli B1 && hx_wait_cli B2 && lab_wait_port "$PB" 127.0.0.10
 for v in tls1.2 tls1.3; do
-    hx_probe 127.0.0.10:"$PB" "--$v" -n 40 -q --json "$LAB/base-$v.json" >/dev/null 2>&1
+    hx_probe 127.0.0.10:"$PB" "--$v" -n 40 -q --json "$LAB/base-$v.json" --summary "$LAB/base-$v.json.summary" >/dev/null 2>&1
     read -r rate reconnects _ _ _ _ _ _ <<<"$(hx_summary "$LAB/base-$v.json" 2>/dev/null || echo 100 0)"
     echo "# baseline $v (independent keys): $rate% of $reconnects reconnects resumed"
     if [ $v = tls1.2 ]; then fleet=$RATE12; else fleet=$RATE13; fi
@@ -160,7 +160,7 @@ ok=1; for _ in $(seq 1 40); do ring_equal && { ok=0; break; }; sleep 0.25; done
 grep -q "unreachable" "$LAB/F1.log" || ok=1
 tap_ok $ok "feeder retries while HAProxy is down and replaces a restarted HAProxy's throwaway keys"
 for v in tls1.2 tls1.3; do
-    hx_probe 127.0.0.10:"$P" "--$v" -n 60 -q --json "$LAB/after-$v.json" >/dev/null 2>&1
+    hx_probe 127.0.0.10:"$P" "--$v" -n 60 -q --json "$LAB/after-$v.json" --summary "$LAB/after-$v.json.summary" >/dev/null 2>&1
     read -r rate reconnects _ offered orate failed backends _ <<<"$(hx_summary "$LAB/after-$v.json" 2>/dev/null || echo 0 0 0 0 0 1 0 0)"
     awk -v r="$orate" 'BEGIN { exit !(r >= 99) }' && [ "$offered" -ge 30 ] && [ "$backends" = 2 ]
     tap_ok $? "after the restart, $v: $orate% of $offered offered tickets resumed across both terminators"

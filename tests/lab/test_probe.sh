@@ -14,6 +14,42 @@ if [ ! -x "$PROBE" ] || [ ! -x "$DS" ]; then
 fi
 lab_init
 
+# summary_agrees JSON SUMMARY: every key of the --summary line equals what the
+# scripts that read the probe used to compute from its JSON on their own
+# (nginx_lab.sh, apache_lab.sh, hx_lib.sh, bench/fleet.sh), computed here
+# independently of the probe's summary.c.
+summary_agrees() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); a = d["all"]; conns = d["connections"]
+line = open(sys.argv[2]).read().split()
+assert line[0] == "hsmkeys-probe-summary" and line[1] == "v=1", line[:2]
+got = dict(kv.split("=", 1) for kv in line[2:])
+want = {"connections": len(conns), "failed": a["failed"], "reconnects": a["reconnects"],
+        "resumed": a["resumed"], "renewals": a["renewals"],
+        "rate": "%.2f" % (a["rate"] if a["rate"] is not None else -1)}
+rc = [c for c in conns if c["reconnect"]]
+offered = [c for c in rc if c["offered"]]
+want["offered"] = len(offered); want["offered_resumed"] = sum(c["resumed"] for c in offered)
+fu = res = cross = ren = 0; last = {}
+for c in conns:
+    if not c["ok"]:
+        continue
+    prev = last.get(c["client"])
+    if prev is not None:
+        fu += 1
+        if c["offered"] and c["resumed"]:
+            res += 1; cross += prev != c["backend"]; ren += bool(c["renewed"])
+    last[c["client"]] = c["backend"]
+want.update(followups=fu, followups_resumed=res, followups_cross=cross, followups_renewed=ren)
+want["backends"] = len([b for b in d["backends"] if b["name"] not in ("", "?")])
+want["unnamed"] = int(any(b["name"] == "?" for b in d["backends"]))
+want["epochs"] = len({c["ticket_epoch"] for c in conns if c["ticket_epoch"] is not None})
+bad = {k: (got.get(k), str(v)) for k, v in want.items() if got.get(k) != str(v)}
+assert not bad, bad
+PY
+}
+
 out=$("$PROBE" --help 2>&1); rc=$?
 [ $rc = 0 ] && [[ $out == *"usage: hsmkeys-probe"* ]]; tap_ok $? "--help prints usage, exit 0"
 for bad in "" "127.0.0.1" "127.0.0.1:0" "-n 0 127.0.0.1:1" "-n 3 -d 1 127.0.0.1:1" \
@@ -36,7 +72,7 @@ tap_ok $? "nothing listening: exit 1, says it cannot connect and how many failed
 # One baseline server, no LB: every reconnect resumes; outputs are complete.
 lab_spawn base "$DS" --name X1 --listen "127.0.0.1:$port" --log "$LAB/base.conns" --baseline
 lab_wait_port "$port"
-"$PROBE" -n 6 --tls1.3 --csv "$LAB/b.csv" --json "$LAB/b.json" --min-rate 100 "127.0.0.1:$port" >"$LAB/b.out" 2>&1
+"$PROBE" -n 6 --tls1.3 --csv "$LAB/b.csv" --json "$LAB/b.json" --summary "$LAB/b.sum" --min-rate 100 "127.0.0.1:$port" >"$LAB/b.out" 2>&1
 tap_ok $? "one server: 5 of 5 reconnects resumed, exit 0 with --min-rate 100"
 [ "$(tail -n +2 "$LAB/b.csv" | wc -l)" = 6 ] && [ "$(awk -F, 'NR > 1 && $4 == "X1" && $9 == "TLSv1.3"' "$LAB/b.csv" | wc -l)" = 6 ]
 tap_ok $? "CSV: 6 rows, backend X1 named by the server, TLS 1.3"
@@ -49,6 +85,8 @@ assert d["backends"][0]["name"] == "X1" and len(d["connections"]) == 6, d["backe
 assert all(c["ticket_name"] for c in d["connections"]), "a connection without a new ticket"
 PY
 tap_ok $? "JSON parses; all/backends/connections agree with the run"
+summary_agrees "$LAB/b.json" "$LAB/b.sum"
+tap_ok $? "--summary: one v=1 key=value line, every key as computed from the JSON"
 "$PROBE" -n 6 --tls1.3 --csv - -q "127.0.0.1:$port" 2>"$LAB/stderr.out" | head -1 | grep -q '^client,seq,id,backend'
 tap_ok $? "--csv - writes the CSV to standard output"
 lab_stop base
@@ -99,7 +137,7 @@ while True:
 PY
 lab_spawn hostile python3 "$LAB/hostile.py" "$hport" "$LAB/h.crt" "$LAB/h.key"
 lab_wait_port "$hport"
-"$PROBE" -n 90 --warmup 0 --json "$LAB/hostile.json" -q "127.0.0.1:$hport" >"$LAB/hostile.out" 2>&1; rc=$?
+"$PROBE" -n 90 --warmup 0 --json "$LAB/hostile.json" --summary "$LAB/hostile.sum" -q "127.0.0.1:$hport" >"$LAB/hostile.out" 2>&1; rc=$?
 python3 - "$LAB/hostile.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -110,6 +148,8 @@ assert sum(x["connections"] for x in b) == d["all"]["connections"] - d["all"]["f
 assert b[-1]["connections"] == d["all"]["connections"] - d["all"]["failed"] - 64, b[-1]
 PY
 tap_ok $? "a new backend name per connection: 64 rows, the rest counted as (other) (probe rc $rc)"
+summary_agrees "$LAB/hostile.json" "$LAB/hostile.sum" && grep -q " backends=65 " "$LAB/hostile.sum"
+tap_ok $? "--summary of the hostile run: failures, 64 backends + (other), as in the JSON"
 grep -q "not a number" "$LAB/hostile.json" && python3 -c "
 import json,sys; d=json.load(open(sys.argv[1])); a=d['all']
 assert a['failed'] == 9 and a['connections'] == 90, a" "$LAB/hostile.json"

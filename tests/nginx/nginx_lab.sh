@@ -14,6 +14,7 @@
 #   lb_start NAME IP PORT BACKEND...  HAProxy mode tcp, roundrobin
 #   probe_rate ARGS...                run hsmkeys-probe; sets PROBE_* counts
 #   fleet_ok                          last probe: >= 99 % resumed across servers
+. "$HSMKEYS_ROOT/tests/lib/probe_summary.sh"
 
 NGX_HTTP_MOD=$HSMKEYS_BUILD/nginx/ngx_http_hsmkeys_module.so
 NGX_STREAM_MOD=$HSMKEYS_BUILD/nginx/ngx_stream_hsmkeys_module.so
@@ -175,7 +176,8 @@ lb_start() {
     lab_wait_port "$port" "$ip"
 }
 
-# probe_rate PROBE_ARGS...: runs the probe (connections as JSON) and sets
+# probe_rate PROBE_ARGS...: runs the probe (its --summary line, and the
+# connections as JSON for the diagnostics) and sets
 #   PROBE_TOTAL       connections          PROBE_FAILED  failed connections
 #   PROBE_RECONNECTS  successful connections after each client's first
 #   PROBE_RESUMED     reconnects resumed   PROBE_CROSS   ... on another backend
@@ -187,34 +189,17 @@ lb_start() {
 # probe's status.
 probe_rate() {
     local out=$LAB/probe.$RANDOM.json rc
-    "$PROBE" --quiet --json "$out" "$@" >"$out.log" 2>&1
+    "$PROBE" --quiet --json "$out" --summary "$out.summary" "$@" >"$out.log" 2>&1
     rc=$?
-    read -r PROBE_TOTAL PROBE_FAILED PROBE_RECONNECTS PROBE_RESUMED PROBE_CROSS PROBE_RENEWED \
-            PROBE_BACKENDS PROBE_EPOCHS < <(python3 - "$out" <<'PY'
-import json, sys
-try:
-    conns = json.load(open(sys.argv[1]))["connections"]
-except Exception:
-    print("0 0 0 0 0 0 0 0"); sys.exit()
-failed = reconnects = resumed = cross = renewed = 0
-last = {}
-for c in conns:
-    if not c["ok"]:
-        failed += 1
-        continue
-    prev = last.get(c["client"])
-    if prev is not None:
-        reconnects += 1
-        if c["offered"] and c["resumed"]:
-            resumed += 1
-            cross += prev != c["backend"]
-            renewed += bool(c["renewed"])
-    last[c["client"]] = c["backend"]
-backends = len({c["backend"] for c in conns if c["backend"]})
-epochs = len({c["ticket_epoch"] for c in conns if c["ticket_epoch"] is not None})
-print(len(conns), failed, reconnects, resumed, cross, renewed, backends, epochs)
-PY
-)
+    # reconnects here: completed connections after their client's first
+    # (the summary's followups), resumed only when a ticket was offered
+    PROBE_TOTAL=0 PROBE_FAILED=0 PROBE_RECONNECTS=0 PROBE_RESUMED=0 PROBE_CROSS=0
+    PROBE_RENEWED=0 PROBE_BACKENDS=0 PROBE_EPOCHS=0
+    if probe_summary "$out.summary" S; then
+        PROBE_TOTAL=$S_connections PROBE_FAILED=$S_failed PROBE_RECONNECTS=$S_followups
+        PROBE_RESUMED=$S_followups_resumed PROBE_CROSS=$S_followups_cross
+        PROBE_RENEWED=$S_followups_renewed PROBE_BACKENDS=$S_backends PROBE_EPOCHS=$S_epochs
+    fi
     if [ "${PROBE_RECONNECTS:-0}" -gt 0 ]; then
         PROBE_RATE=$((PROBE_RESUMED * 100 / PROBE_RECONNECTS))
     else

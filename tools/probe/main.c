@@ -152,7 +152,8 @@ int main(int argc, char **argv)
 
     probe_run run = { .o = &o, .clients = clients };
     int to_stdout = (o.csv_path && !strcmp(o.csv_path, "-")) ||
-                    (o.json_path && !strcmp(o.json_path, "-"));
+                    (o.json_path && !strcmp(o.json_path, "-")) ||
+                    (o.summary_path && !strcmp(o.summary_path, "-"));
     if (!o.quiet) {
         FILE *f = to_stdout ? stderr : stdout;
         fprintf(f, "hsmkeys-probe: %s:%s%s%s, %d client%s x %d parallel, %s, run %s\n", o.host,
@@ -166,6 +167,8 @@ int main(int argc, char **argv)
     if (o.csv_path && probe_write_csv(&run, o.csv_path))
         status = 2;
     if (o.json_path && probe_write_json(&run, o.json_path))
+        status = 2;
+    if (o.summary_path && probe_write_summary(&run, o.summary_path))
         status = 2;
 
     int offered, resumed, failed;

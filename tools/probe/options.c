@@ -48,6 +48,8 @@ void probe_usage(FILE *f)
 "                         the client had received a session)\n"
 "      --csv FILE         write one CSV row per connection (\"-\": stdout)\n"
 "      --json FILE        write summary and connections as JSON (\"-\": stdout)\n"
+"      --summary FILE     write the run as one key=value line, the format\n"
+"                         scripts read (\"-\": stdout; keys: hsmkeys-probe(1))\n"
 "      --client-prefix P  client names P1..PN (default C)\n"
 "  -q, --quiet            do not print the table\n"
 "  -h, --help             this help\n"
@@ -119,7 +121,7 @@ bad:
 }
 
 enum { O_SNI = 256, O_TLS12, O_TLS13, O_PATH, O_BHDR, O_CAFILE, O_TIMEOUT,
-       O_MINRATE, O_CSV, O_JSON, O_PREFIX, O_NOJITTER, O_WARMUP };
+       O_MINRATE, O_CSV, O_JSON, O_SUMMARY, O_PREFIX, O_NOJITTER, O_WARMUP };
 
 int probe_parse_args(int argc, char **argv, probe_opts *o)
 {
@@ -141,6 +143,7 @@ int probe_parse_args(int argc, char **argv, probe_opts *o)
         {"min-rate", required_argument, 0, O_MINRATE},
         {"csv", required_argument, 0, O_CSV},
         {"json", required_argument, 0, O_JSON},
+        {"summary", required_argument, 0, O_SUMMARY},
         {"client-prefix", required_argument, 0, O_PREFIX},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
@@ -195,6 +198,7 @@ int probe_parse_args(int argc, char **argv, probe_opts *o)
                         break;
         case O_CSV: o->csv_path = optarg; break;
         case O_JSON: o->json_path = optarg; break;
+        case O_SUMMARY: o->summary_path = optarg; break;
         case O_PREFIX:
             if (!optarg[0] || strlen(optarg) > 8 || strpbrk(optarg, ",\"\r\n ")) {
                 fprintf(stderr, "hsmkeys-probe: --client-prefix: 1..8 characters, no commas, quotes or spaces\n");

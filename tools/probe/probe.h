@@ -37,6 +37,7 @@ typedef struct probe_opts {
     const char *cafile;         /* verify the server against it; NULL: no check */
     const char *csv_path;       /* per-connection records; "-" = stdout */
     const char *json_path;      /* summary + records; "-" = stdout */
+    const char *summary_path;   /* one key=value line; "-" = stdout */
     const char *client_prefix;  /* client names: PREFIX1..PREFIXn */
     int tls_version;            /* 0 (any), TLS1_2_VERSION, TLS1_3_VERSION */
     int count;                  /* connections per client (0: use duration) */
@@ -117,5 +118,7 @@ double probe_overall_rate(const probe_run *r, int *offered, int *resumed, int *f
 void probe_print_table(const probe_run *r, FILE *f);
 int probe_write_csv(const probe_run *r, const char *path);
 int probe_write_json(const probe_run *r, const char *path);
+/* One key=value line for scripts (summary.c documents the keys). */
+int probe_write_summary(const probe_run *r, const char *path);
 
 #endif /* HSMKEYS_PROBE_H */

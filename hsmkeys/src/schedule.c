@@ -1,4 +1,6 @@
-/* schedule.c - epoch arithmetic (see schedule.h). */
+/* schedule.c - epoch arithmetic (see schedule.h): the one place for the
+ * rules of epochs, the window, active generations and when a generation may
+ * be retired; the servers and hsmkeys-tool both use it. */
 #include "schedule.h"
 
 uint64_t hk_epoch_of(int64_t t, int64_t p)
@@ -58,4 +60,23 @@ int hk_may_encrypt(const hk_generation *g, size_t n, size_t i, uint64_t x, unsig
     if (i >= n || !hk_active_epochs(g, n, i, p, &first, &last))
         return 0;
     return first <= x + 1 && last >= lo;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+int64_t hk_retire_time(int64_t successor_activation, int64_t l, int64_t p, int64_t *last_epoch)
+{
+    int64_t last = floor_div(successor_activation, p);
+    if (last_epoch)
+        *last_epoch = last;
+    return (last + (int64_t)hk_window_past(l, p) + 2) * p;
+}
+
+int hk_generation_unused(int64_t activation, int64_t now, int64_t p)
+{
+    return activation > now + p;
 }

@@ -35,4 +35,20 @@ int hk_active_epochs(const hk_generation *gens, size_t n, size_t i, int64_t epoc
 int hk_may_encrypt(const hk_generation *gens, size_t n, size_t i, uint64_t x, unsigned past,
                    int64_t epoch_seconds);
 
+/* Retiring a generation superseded at `successor_activation` (hsmkeys-tool
+ * destroy): the last epoch that may encrypt with it is counted as the one
+ * holding the successor's activation (floor: one epoch later than
+ * hk_active_epochs when the activation falls on a boundary, so never early);
+ * its tickets decrypt for hk_window_past(lifetime) more epochs, and one more
+ * epoch covers servers whose clocks run behind.  Returns the first unix
+ * second at which no server decrypts its tickets; *last_epoch gets that
+ * last epoch.  No clock, no token: the CLI passes the servers' P and L. */
+int64_t hk_retire_time(int64_t successor_activation, int64_t lifetime_seconds,
+                       int64_t epoch_seconds, int64_t *last_epoch);
+
+/* 1 if a generation activating at `activation` cannot have been used by any
+ * server at `now`, even one whose clock runs an epoch ahead (cancelling it is
+ * safe). */
+int hk_generation_unused(int64_t activation, int64_t now, int64_t epoch_seconds);
+
 #endif

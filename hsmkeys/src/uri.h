@@ -35,4 +35,25 @@ const unsigned char *hk_uri_object_id(const hk_uri *u, size_t *len);
 /* True if the token in slot matches the URI's token attributes. */
 int hk_uri_match_token(const hk_uri *u, const CK_TOKEN_INFO *info);
 
+/* What hk_uri_build puts together. */
+typedef struct hk_uri_parts {
+    const char *base;            /* a "pkcs11:" URI to start from, or NULL */
+    const char *token;           /* token label to set (<= 32 bytes), or NULL */
+    const char *object;          /* object label to set, or NULL */
+    const char *default_object;  /* object label set only when the result would
+                                  * name neither an object nor an id, or NULL */
+    const unsigned char *id;     /* object id to set; id_len 0: none */
+    size_t id_len;
+} hk_uri_parts;
+
+/* Build a URI with p11-kit's parser and formatter (percent-encoding and
+ * attribute syntax are p11-kit's, never spliced by hand).  The base is
+ * checked as hk_uri_parse checks it (prefix, syntax, unknown attributes:
+ * same messages); whether an object is named is left to hk_uri_parse.
+ * *out is malloc'd; free it with hk_uri_string_free (it may hold a
+ * pin-value from the base, which callers refuse after parsing).
+ * Returns HSMKEYS_OK, HSMKEYS_E_URI, HSMKEYS_E_NOMEM. */
+int hk_uri_build(const hk_uri_parts *parts, char **out) HK_WARN_UNUSED;
+void hk_uri_string_free(char *s);
+
 #endif /* HSMKEYS_URI_H */

@@ -19,34 +19,12 @@
 #include <string.h>
 #include "tool.h"
 
-/* pkcs11:object=L;id=%XX... for hk_master_list. */
-static int candidate_uri(const struct hkt_opts *o, const unsigned char *id, size_t idlen,
-                         char *out, size_t outlen)
-{
-    size_t n;
-    if (o->key_label) {
-        if (hkt_uri_for("object", o->key_label, out, outlen) != 0)
-            return -1;
-    } else {
-        snprintf(out, outlen, "pkcs11:");
-    }
-    n = strlen(out);
-    if (idlen > 0) {
-        if (n + 5 + 3 * idlen >= outlen)
-            return -1;
-        n += (size_t)snprintf(out + n, outlen - n, "%sid=", o->key_label ? ";" : "");
-        for (size_t i = 0; i < idlen; i++)
-            n += (size_t)snprintf(out + n, outlen - n, "%%%02X", id[i]);
-    }
-    return 0;
-}
-
 /* The one key the options name, with its attributes; -1 (error printed) if none or several. */
 static int pick_key(struct hkt_conn *c, const struct hkt_opts *o, hk_master *out)
 {
     unsigned char id[128];
     size_t idlen = 0;
-    char uri[600];
+    char *uri = NULL;
     hk_uri *u = NULL;
     hk_master *list = NULL;
     size_t n = 0;
@@ -58,7 +36,11 @@ static int pick_key(struct hkt_conn *c, const struct hkt_opts *o, hk_master *out
             return -1;
         }
     }
-    if (candidate_uri(o, id, idlen, uri, sizeof uri) != 0 || hk_uri_parse(uri, &u) != HSMKEYS_OK) {
+    /* pkcs11:object=L;id=%XX... for hk_master_list, formatted by p11-kit */
+    hk_uri_parts parts = { .object = o->key_label, .id = id, .id_len = idlen };
+    int bad = hk_uri_build(&parts, &uri) != HSMKEYS_OK || hk_uri_parse(uri, &u) != HSMKEYS_OK;
+    hk_uri_string_free(uri);
+    if (bad) {
         hkt_err("--key-label/--key-id: too long or not usable in a pkcs11: URI");
         return -1;
     }
@@ -97,7 +79,7 @@ static int judge(struct hkt_conn *c, hk_master *k, uint32_t gen, unsigned char k
                 "session; make it as a token object with the token's tool");
         return -1;
     }
-    if (c->f->C_GetAttributeValue(c->session, k->handle, &a, 1) == CKR_OK &&
+    if (HK_FN(c->module, C_GetAttributeValue)(c->session, k->handle, &a, 1) == CKR_OK &&
         a.ulValueLen == sizeof vlen && vlen > 0 && vlen < 32) {
         hkt_err("refused: the key is %lu bytes; a master needs 32 or more", (unsigned long)vlen);
         return -1;
@@ -114,7 +96,7 @@ static int write_ids(struct hkt_conn *c, CK_OBJECT_HANDLE h, uint32_t gen, int64
         {CKA_LABEL, (void *)(uintptr_t)c->label, strlen(c->label)},
         {CKA_ID, id, sizeof id},
     };
-    CK_RV rv = c->f->C_SetAttributeValue(c->session, h, t, 2);
+    CK_RV rv = HK_FN(c->module, C_SetAttributeValue)(c->session, h, t, 2);
     if (hk_p11_check(rv, "C_SetAttributeValue") == HSMKEYS_OK)
         return 0;
     hkt_hex(hex, id, sizeof id);

@@ -11,18 +11,20 @@
 #include <string.h>
 #include "tool.h"
 
-static int token_label_exists(CK_FUNCTION_LIST_PTR f, const char *label)
+/* Tolerated CKRs (raw HK_FN): a listing that fails, or a slot that does not
+ * answer, counts as "no such token"/"not free", as hk_token_find skips it. */
+static int token_label_exists(hk_module *m, const char *label)
 {
     CK_ULONG n = 0;
-    if (f->C_GetSlotList(CK_TRUE, NULL, &n) != CKR_OK || n == 0)
+    if (HK_FN(m, C_GetSlotList)(CK_TRUE, NULL, &n) != CKR_OK || n == 0)
         return 0;
     CK_SLOT_ID *slots = calloc(n, sizeof *slots);
     int found = 0;
-    if (slots && f->C_GetSlotList(CK_TRUE, slots, &n) == CKR_OK)
+    if (slots && HK_FN(m, C_GetSlotList)(CK_TRUE, slots, &n) == CKR_OK)
         for (CK_ULONG i = 0; i < n && !found; i++) {
             CK_TOKEN_INFO ti;
             char l[33];
-            if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
+            if (HK_FN(m, C_GetTokenInfo)(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
                 continue;
             hkt_label_copy(l, ti.label, sizeof ti.label);
             found = !strcmp(l, label);
@@ -31,17 +33,17 @@ static int token_label_exists(CK_FUNCTION_LIST_PTR f, const char *label)
     return found;
 }
 
-static int free_slot(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID *out)
+static int free_slot(hk_module *m, CK_SLOT_ID *out)
 {
     CK_ULONG n = 0;
-    if (f->C_GetSlotList(CK_TRUE, NULL, &n) != CKR_OK || n == 0)
+    if (HK_FN(m, C_GetSlotList)(CK_TRUE, NULL, &n) != CKR_OK || n == 0)
         return -1;
     CK_SLOT_ID *slots = calloc(n, sizeof *slots);
     int rc = -1;
-    if (slots && f->C_GetSlotList(CK_TRUE, slots, &n) == CKR_OK)
+    if (slots && HK_FN(m, C_GetSlotList)(CK_TRUE, slots, &n) == CKR_OK)
         for (CK_ULONG i = 0; i < n && rc; i++) {
             CK_TOKEN_INFO ti;
-            if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && !(ti.flags & CKF_TOKEN_INITIALIZED)) {
+            if (HK_FN(m, C_GetTokenInfo)(slots[i], &ti) == CKR_OK && !(ti.flags & CKF_TOKEN_INITIALIZED)) {
                 *out = slots[i];
                 rc = 0;
             }
@@ -67,15 +69,14 @@ int hkt_cmd_init(struct hkt_opts *o)
         hkt_err_lib("loading the PKCS#11 module");
         return HKT_EXIT_FAIL;
     }
-    CK_FUNCTION_LIST_PTR f = hk_module_fns(m);
     CK_SLOT_ID slot;
-    if (token_label_exists(f, o->token)) {
+    if (token_label_exists(m, o->token)) {
         hkt_err("a token labelled '%s' already exists: re-initialising would destroy its keys; "
                 "pick another label, or delete it first (softhsm2-util --delete-token --token '%s')",
                 o->token, o->token);
         goto out;
     }
-    if (free_slot(f, &slot) != 0) {
+    if (free_slot(m, &slot) != 0) {
         hkt_err("no free slot to initialise: this module offers none (a hardware HSM is "
                 "initialised with its vendor's tools, see docs/PROVISIONING.md)");
         goto out;
@@ -84,7 +85,7 @@ int hkt_cmd_init(struct hkt_opts *o)
         hkt_read_pin(o->pin_source, "user PIN", &user) != 0)
         goto out;
     CK_TOKEN_INFO ti;
-    if (f->C_GetTokenInfo(slot, &ti) == CKR_OK && ti.ulMaxPinLen > 0) {
+    if (HK_FN(m, C_GetTokenInfo)(slot, &ti) == CKR_OK && ti.ulMaxPinLen > 0) {
         const char *bad = so.len < ti.ulMinPinLen || so.len > ti.ulMaxPinLen ? "security officer"
                         : user.len < ti.ulMinPinLen || user.len > ti.ulMaxPinLen ? "user" : NULL;
         if (bad) {
@@ -95,7 +96,7 @@ int hkt_cmd_init(struct hkt_opts *o)
     }
     memset(label, ' ', sizeof label);
     memcpy(label, o->token, ll);
-    if (hk_p11_check(f->C_InitToken(slot, so.data, so.len, label), "C_InitToken") != HSMKEYS_OK) {
+    if (hk_p11_check(HK_FN(m, C_InitToken)(slot, so.data, so.len, label), "C_InitToken") != HSMKEYS_OK) {
         hkt_err_lib("initialising the token");
         goto out;
     }
@@ -105,7 +106,7 @@ int hkt_cmd_init(struct hkt_opts *o)
         goto out;
     if (hk_login(c.module, c.session, CKU_SO, &so) != HSMKEYS_OK) {
         hkt_err_lib("security officer login after init");
-    } else if (hk_p11_check(c.f->C_InitPIN(c.session, user.data, user.len), "C_InitPIN") != HSMKEYS_OK) {
+    } else if (hk_p11_check(HK_FN(c.module, C_InitPIN)(c.session, user.data, user.len), "C_InitPIN") != HSMKEYS_OK) {
         hkt_err_lib("setting the user PIN");
     } else {
         hkt_info("initialised token '%s' (serial %s); user PIN set", c.token_label, c.token_serial);

@@ -44,9 +44,9 @@ static int add_generation(struct hkt_conn *c, uint32_t gen, int64_t act, int clo
     for (int attempt = 0;; attempt++) {
         CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
         if (value)
-            rv = c->f->C_CreateObject(c->session, m.attrs, m.n, out);
+            rv = HK_FN(c->module, C_CreateObject)(c->session, m.attrs, m.n, out);
         else
-            rv = c->f->C_GenerateKey(c->session, &mech, m.attrs, m.n, out);
+            rv = HK_FN(c->module, C_GenerateKey)(c->session, &mech, m.attrs, m.n, out);
         /* A module without CKA_COPYABLE (NSS softokn) refuses the template. */
         if (rv == CKR_OK || attempt > 0 || !hkt_copyable_refused(rv) ||
             !hkt_master_tmpl_drop(&m, CKA_COPYABLE))

@@ -64,7 +64,7 @@ static int clones_done(struct hkt_conn *c, uint32_t gen, int no_clone)
         CK_ATTRIBUTE la = {CKA_LABEL, label, sizeof label - 1};
         if (hkt_pubkey_fingerprint(c, h[i], fp) != 0)
             return -1;
-        if (c->f->C_GetAttributeValue(c->session, h[i], &la, 1) == CKR_OK)
+        if (HK_FN(c->module, C_GetAttributeValue)(c->session, h[i], &la, 1) == CKR_OK)
             label[la.ulValueLen < sizeof label ? la.ulValueLen : sizeof label - 1] = 0;
         int w = was_wrapped(c, gen, fp);
         if (w < 0)
@@ -92,7 +92,7 @@ static int seal_one(struct hkt_conn *c, const hk_master *mk)
 
     if (hkt_kcv(c, mk->handle, before) != 0)
         return -1;
-    rv = c->f->C_CopyObject(c->session, mk->handle, t, 2, &h);
+    rv = HK_FN(c->module, C_CopyObject)(c->session, mk->handle, t, 2, &h);
     if (rv == CKR_OK) {
         if (hk_attr_bool(c->module, c->session, h, CKA_EXTRACTABLE) != 0 ||
             hk_attr_bool(c->module, c->session, h, CKA_MODIFIABLE) != 0 ||
@@ -112,7 +112,7 @@ static int seal_one(struct hkt_conn *c, const hk_master *mk)
     }
     /* No copy on this token: seal in place; it stays modifiable. */
     CK_ATTRIBUTE a = {CKA_EXTRACTABLE, &no, sizeof no};
-    if (hk_p11_check(c->f->C_SetAttributeValue(c->session, mk->handle, &a, 1),
+    if (hk_p11_check(HK_FN(c->module, C_SetAttributeValue)(c->session, mk->handle, &a, 1),
                      "C_SetAttributeValue") != HSMKEYS_OK ||
         hk_attr_bool(c->module, c->session, mk->handle, CKA_EXTRACTABLE) != 0) {
         hkt_err_lib("sealing");
@@ -171,12 +171,6 @@ out:
     return ret;
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 int hkt_cmd_destroy(struct hkt_opts *o)
 {
     struct hkt_conn c;
@@ -201,7 +195,7 @@ int hkt_cmd_destroy(struct hkt_opts *o)
         if (m[i].activation > mk->activation && (!next || m[i].activation < next->activation))
             next = &m[i];
     int64_t p = o->epoch_seconds, now = hkt_now(o);
-    if (!next && n > 1 && mk->activation > now + p) {
+    if (!next && n > 1 && hk_generation_unused(mk->activation, now, p)) {
         /* A scheduled generation no server can have used yet (even one whose
          * clock runs an epoch ahead): cancelling it is safe. */
         if (hkt_destroy(&c, mk->handle, "the generation") != 0)
@@ -219,11 +213,10 @@ int hkt_cmd_destroy(struct hkt_opts *o)
                 mk->generation);
         goto out;
     }
-    /* The last epoch that may encrypt with mk is the one holding next's activation;
-     * its tickets decrypt for ceil(lifetime/epoch) more epochs, +1 for clock skew. */
-    int64_t last = floor_div(next->activation, p);
-    int64_t past = (o->lifetime_seconds + p - 1) / p;
-    int64_t free_from = (last + past + 2) * p;
+    /* When no server decrypts mk's tickets any more: the library's rule
+     * (schedule.c, hk_retire_time), with the servers' epoch and lifetime. */
+    int64_t last;
+    int64_t free_from = hk_retire_time(next->activation, o->lifetime_seconds, p, &last);
     if (now < free_from) {
         hkt_fmt_time(free_from, when, sizeof when);
         hkt_err("generation %u may still decrypt live tickets (epoch %llds, lifetime %llds): its "

@@ -24,13 +24,12 @@ static int list_tokens(const struct hkt_opts *o)
         hkt_err_lib("loading the PKCS#11 module");
         return HKT_EXIT_FAIL;
     }
-    CK_FUNCTION_LIST_PTR f = hk_module_fns(m);
     CK_ULONG n = 0;
     CK_SLOT_ID *slots = NULL;
     int ret = HKT_EXIT_FAIL;
-    if (hk_p11_check(f->C_GetSlotList(CK_TRUE, NULL, &n), "C_GetSlotList") != HSMKEYS_OK ||
+    if (hk_p11_check(HK_FN(m, C_GetSlotList)(CK_TRUE, NULL, &n), "C_GetSlotList") != HSMKEYS_OK ||
         !(slots = calloc(n + 1, sizeof *slots)) ||
-        hk_p11_check(f->C_GetSlotList(CK_TRUE, slots, &n), "C_GetSlotList") != HSMKEYS_OK) {
+        hk_p11_check(HK_FN(m, C_GetSlotList)(CK_TRUE, slots, &n), "C_GetSlotList") != HSMKEYS_OK) {
         hkt_err_lib("listing tokens");
         goto out;
     }
@@ -38,7 +37,8 @@ static int list_tokens(const struct hkt_opts *o)
     for (CK_ULONG i = 0; i < n; i++) {
         CK_TOKEN_INFO ti;
         char l[33], s[17], mo[17];
-        if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+        /* tolerated: a slot that does not answer is not listed */
+        if (HK_FN(m, C_GetTokenInfo)(slots[i], &ti) != CKR_OK)
             continue;
         if (!(ti.flags & CKF_TOKEN_INITIALIZED)) {
             hkt_info("  slot %lu: free (not initialised)", (unsigned long)slots[i]);
@@ -71,7 +71,7 @@ static void list_transport(struct hkt_conn *c)
         char label[80] = "", hex[2 * HKT_FP_LEN + 1];
         unsigned char fp[HKT_FP_LEN];
         CK_ATTRIBUTE la = {CKA_LABEL, label, sizeof label - 1};
-        if (c->f->C_GetAttributeValue(c->session, h[i], &la, 1) != CKR_OK)
+        if (HK_FN(c->module, C_GetAttributeValue)(c->session, h[i], &la, 1) != CKR_OK)
             continue;
         label[la.ulValueLen] = 0;
         if (strncmp(label, "hsmkeys-", 8) || hkt_pubkey_fingerprint(c, h[i], fp) != 0)
@@ -102,17 +102,17 @@ static int64_t fixed_clock(void *arg)
 static int fleet_names(const struct hkt_opts *o, const char *token, const char *label,
                         const char *module, const char *pin)
 {
-    char tok[200], obj[200], uri[420], num[32];
+    char *uri = NULL, num[32];
     hsmkeys_config *cfg = NULL;
     hsmkeys_ctx *ctx = NULL;
-    if (!pin || !o->domain || hkt_uri_for("token", token, tok, sizeof tok) ||
-        hkt_uri_for("object", label, obj, sizeof obj)) {
+    hk_uri_parts parts = { .token = token, .object = label };
+    if (!pin || !o->domain || hk_uri_build(&parts, &uri) != HSMKEYS_OK) {
         hkt_info("key names: pass --domain D and --pin-source FILE to show the names servers use now");
         return 0;
     }
-    snprintf(uri, sizeof uri, "%s;%s", tok, obj + strlen("pkcs11:"));
     int rc = hsmkeys_config_new(&cfg);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "uri", uri);
+    hk_uri_string_free(uri);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "module", module);
     if (rc == HSMKEYS_OK && o->module_args) rc = hsmkeys_config_set(cfg, "module-args", o->module_args);
     if (rc == HSMKEYS_OK) rc = hsmkeys_config_set(cfg, "pin-source", pin);

@@ -102,7 +102,7 @@ int hkt_cmd_transport_keygen(struct hkt_opts *o)
         {CKA_LABEL, (void *)lab, strlen(lab)},
     };
     CK_MECHANISM mech = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
-    if (hk_p11_check(c.f->C_GenerateKeyPair(c.session, &mech, pt, 8, st, 8, &pub, &priv),
+    if (hk_p11_check(HK_FN(c.module, C_GenerateKeyPair)(c.session, &mech, pt, 8, st, 8, &pub, &priv),
                      "C_GenerateKeyPair") != HSMKEYS_OK) {
         hkt_err_lib("generating the transport key pair");
         goto out;
@@ -110,8 +110,8 @@ int hkt_cmd_transport_keygen(struct hkt_opts *o)
     unsigned char fp[HKT_FP_LEN];
     CK_ATTRIBUTE id = {CKA_ID, fp, HKT_FP_ID_LEN};
     if (hkt_pubkey_fingerprint(&c, pub, fp) != 0 ||
-        hk_p11_check(c.f->C_SetAttributeValue(c.session, pub, &id, 1), "C_SetAttributeValue") != HSMKEYS_OK ||
-        hk_p11_check(c.f->C_SetAttributeValue(c.session, priv, &id, 1), "C_SetAttributeValue") != HSMKEYS_OK) {
+        hk_p11_check(HK_FN(c.module, C_SetAttributeValue)(c.session, pub, &id, 1), "C_SetAttributeValue") != HSMKEYS_OK ||
+        hk_p11_check(HK_FN(c.module, C_SetAttributeValue)(c.session, priv, &id, 1), "C_SetAttributeValue") != HSMKEYS_OK) {
         hkt_err_lib("labelling the transport key pair; it was removed");
         (void)hkt_destroy(&c, pub, "the transport public key");
         (void)hkt_destroy(&c, priv, "the transport private key");
@@ -263,7 +263,7 @@ int hkt_cmd_trust(struct hkt_opts *o)
         {CKA_LABEL, label, strlen(label)},
         {CKA_ID, fp, HKT_FP_ID_LEN},
     };
-    if (hk_p11_check(c.f->C_CreateObject(c.session, t, sizeof t / sizeof t[0], &h), "C_CreateObject") != HSMKEYS_OK) {
+    if (hk_p11_check(HK_FN(c.module, C_CreateObject)(c.session, t, sizeof t / sizeof t[0], &h), "C_CreateObject") != HSMKEYS_OK) {
         hkt_err_lib("importing the trusted transport key (only the security officer may)");
         goto out;
     }

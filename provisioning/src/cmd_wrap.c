@@ -73,7 +73,7 @@ static int record_wrap(struct hkt_conn *c, uint32_t gen, const unsigned char fp[
         return -1;
     if (n)
         return 0;
-    if (hk_p11_check(c->f->C_CreateObject(c->session, t, 6, &h), "C_CreateObject") != HSMKEYS_OK) {
+    if (hk_p11_check(HK_FN(c->module, C_CreateObject)(c->session, t, 6, &h), "C_CreateObject") != HSMKEYS_OK) {
         hkt_err_lib("recording the wrap on the token (seal checks it)");
         return -1;
     }
@@ -145,7 +145,7 @@ int hkt_cmd_wrap(struct hkt_opts *o)
     CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0};
     CK_MECHANISM mech = {CKM_RSA_PKCS_OAEP, &op, sizeof op};
     CK_ULONG wl = sizeof b.wrapped;
-    if (hk_p11_check(c.f->C_WrapKey(c.session, &mech, wk, mk->handle, b.wrapped, &wl), "C_WrapKey") != HSMKEYS_OK) {
+    if (hk_p11_check(HK_FN(c.module, C_WrapKey)(c.session, &mech, wk, mk->handle, b.wrapped, &wl), "C_WrapKey") != HSMKEYS_OK) {
         hkt_err_lib("wrapping the master");
         goto out;
     }
@@ -218,7 +218,7 @@ static CK_RV unwrap_as(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_H
     hkt_master_tmpl_init(&m, b->key_type, token, 0, b->label, b->id);
     for (int attempt = 0;; attempt++) {
         *h = CK_INVALID_HANDLE;
-        rv = c->f->C_UnwrapKey(c->session, &mech, priv, (unsigned char *)b->wrapped,
+        rv = HK_FN(c->module, C_UnwrapKey)(c->session, &mech, priv, (unsigned char *)b->wrapped,
                                b->wrapped_len, m.attrs, m.n, h);
         if (rv == CKR_OK || attempt > 0 || !hkt_copyable_refused(rv) ||
             !hkt_master_tmpl_drop(&m, CKA_COPYABLE))
@@ -267,7 +267,7 @@ static int unwrap_checked(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJEC
     rv = unwrap_as(c, b, priv, CK_FALSE, &tmp);
     if (rv == CKR_OK) {
         int bad = check_unwrapped(c, b, tmp);
-        (void)c->f->C_DestroyObject(c->session, tmp);
+        (void)HK_FN(c->module, C_DestroyObject)(c->session, tmp);
         if (bad)
             return -1;
     } else if (rv != CKR_TEMPLATE_INCONSISTENT && rv != CKR_ATTRIBUTE_VALUE_INVALID &&

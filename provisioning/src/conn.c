@@ -19,59 +19,19 @@ const char *hkt_module_path(const struct hkt_opts *o)
     return o->module ? o->module : HKT_DEFAULT_MODULE;
 }
 
-int hkt_uri_for(const char *attr, const char *value, char *out, size_t outlen)
-{
-    size_t n = (size_t)snprintf(out, outlen, "pkcs11:%s=", attr);
-    if (n >= outlen)
-        return -1;
-    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-        int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                    (*p >= '0' && *p <= '9') || strchr("-._~", *p);
-        if (n + 4 > outlen)
-            return -1;
-        if (plain)
-            out[n++] = (char)*p;
-        else
-            n += (size_t)snprintf(out + n, 4, "%%%02X", *p);
-    }
-    out[n] = 0;
-    return 0;
-}
-
 /* The token's URI, with the master label added when it names no object:
- * hk_uri_parse wants one.  --token T gives pkcs11:token=T;object=LABEL. */
-static int token_uri(const struct hkt_opts *o, char *out, size_t outlen)
+ * hk_uri_parse wants one.  --token T gives pkcs11:token=T;object=LABEL.
+ * Built by p11-kit (hk_uri_build), never spliced; *out: hk_uri_string_free. */
+static int token_uri(const struct hkt_opts *o, char **out)
 {
-    char obj[256];
-    const char *label = o->label ? o->label : HKT_DEFAULT_LABEL;
-    if (hkt_uri_for("object", label, obj, sizeof obj) != 0) {
-        hkt_err("--label: too long");
+    hk_uri_parts parts = { 0 };
+    parts.base = o->token ? NULL : o->uri;
+    parts.token = o->token;
+    parts.default_object = o->label ? o->label : HKT_DEFAULT_LABEL;
+    if (hk_uri_build(&parts, out) != HSMKEYS_OK) {
+        hkt_err_lib(o->token ? "--token" : "--uri");
         return -1;
     }
-    if (o->token) {
-        if (hkt_uri_for("token", o->token, out, outlen) != 0 ||
-            strlen(out) + strlen(obj) >= outlen) {
-            hkt_err("--token: label too long");
-            return -1;
-        }
-        strcat(out, ";");
-        strcat(out, obj + strlen("pkcs11:"));
-        return 0;
-    }
-    size_t path = strcspn(o->uri, "?");
-    int has_obj = 0;
-    for (const char *p = o->uri + 7; p < o->uri + path && strlen(o->uri) > 7; p++)
-        if ((p[-1] == ':' || p[-1] == ';') && (!strncmp(p, "object=", 7) || !strncmp(p, "id=", 3)))
-            has_obj = 1;
-    if (strlen(o->uri) + strlen(obj) + 2 >= outlen) {
-        hkt_err("--uri: too long");
-        return -1;
-    }
-    if (has_obj)
-        snprintf(out, outlen, "%s", o->uri);
-    else
-        snprintf(out, outlen, "%.*s%s%s%s", (int)path, o->uri, path > 7 ? ";" : "",
-                 obj + strlen("pkcs11:"), o->uri + path);
     return 0;
 }
 
@@ -138,10 +98,9 @@ static int find_token(struct hkt_conn *c, const char *mod, const char *args)
         hkt_err_lib("loading the PKCS#11 module");
         return -1;
     }
-    c->f = hk_module_fns(c->module);
     rc = hk_token_find(c->module, c->uri, &c->slot);
     if (rc == HSMKEYS_OK)
-        rc = hk_p11_check(c->f->C_GetTokenInfo(c->slot, &ti), "C_GetTokenInfo");
+        rc = hk_p11_check(HK_FN(c->module, C_GetTokenInfo)(c->slot, &ti), "C_GetTokenInfo");
     if (rc != HSMKEYS_OK) {
         hkt_err_lib("finding the token");
         return -1;
@@ -165,16 +124,20 @@ int hkt_uri_refuse_pin(const char *uri)
 
 int hkt_conn_open(struct hkt_conn *c, const struct hkt_opts *o, int who)
 {
-    char buf[512];
+    char *text = NULL;
+    hk_uri_parts obj = { 0 };
+    int rc;
     memset(c, 0, sizeof *c);
     c->session = CK_INVALID_HANDLE;
     if (!o->token && !o->uri) {
         hkt_err("no token selected: pass --token LABEL or --uri 'pkcs11:token=LABEL'");
         return -1;
     }
-    if (token_uri(o, buf, sizeof buf) != 0)
+    if (token_uri(o, &text) != 0)
         goto fail;
-    if (hk_uri_parse(buf, &c->uri) != HSMKEYS_OK) {
+    rc = hk_uri_parse(text, &c->uri);
+    hk_uri_string_free(text);
+    if (rc != HSMKEYS_OK) {
         hkt_err_lib("token selection");
         goto fail;
     }
@@ -185,8 +148,12 @@ int hkt_conn_open(struct hkt_conn *c, const struct hkt_opts *o, int who)
     c->label = o->label ? o->label : hk_uri_object_label(c->uri);
     if (!c->label)
         c->label = HKT_DEFAULT_LABEL;
-    if (hkt_uri_for("object", c->label, buf, sizeof buf) != 0 ||
-        hk_uri_parse(buf, &c->master_uri) != HSMKEYS_OK) {
+    obj.object = c->label;
+    rc = hk_uri_build(&obj, &text);
+    if (rc == HSMKEYS_OK)
+        rc = hk_uri_parse(text, &c->master_uri);
+    hk_uri_string_free(text);
+    if (rc != HSMKEYS_OK) {
         hkt_err("--label %s: not a usable object label", c->label);
         goto fail;
     }
@@ -210,7 +177,8 @@ fail:
 void hkt_conn_close(struct hkt_conn *c)
 {
     if (c->module && c->session != CK_INVALID_HANDLE) {
-        (void)c->f->C_Logout(c->session);
+        /* tolerated: closing the session logs out anyway */
+        (void)HK_FN(c->module, C_Logout)(c->session);
         hk_session_close(c->module, c->session);
     }
     c->session = CK_INVALID_HANDLE;

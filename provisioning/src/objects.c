@@ -15,12 +15,13 @@ int hkt_find(struct hkt_conn *c, CK_ATTRIBUTE *tmpl, CK_ULONG n,
              CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *found)
 {
     *found = 0;
-    if (hk_p11_check(c->f->C_FindObjectsInit(c->session, tmpl, n), "C_FindObjectsInit") != HSMKEYS_OK) {
+    if (hk_p11_check(HK_FN(c->module, C_FindObjectsInit)(c->session, tmpl, n), "C_FindObjectsInit") != HSMKEYS_OK) {
         hkt_err_lib("searching the token");
         return -1;
     }
-    CK_RV rv = c->f->C_FindObjects(c->session, out, max, found);
-    (void)c->f->C_FindObjectsFinal(c->session);
+    CK_RV rv = HK_FN(c->module, C_FindObjects)(c->session, out, max, found);
+    /* tolerated: Final only ends the search; C_FindObjects' code is what counts */
+    (void)HK_FN(c->module, C_FindObjectsFinal)(c->session);
     if (hk_p11_check(rv, "C_FindObjects") != HSMKEYS_OK) {
         hkt_err_lib("searching the token");
         return -1;
@@ -34,7 +35,7 @@ int hkt_get_bytes(struct hkt_conn *c, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t,
     CK_ATTRIBUTE a = {t, NULL, 0};
     *out = NULL;
     *len = 0;
-    if (hk_p11_check(c->f->C_GetAttributeValue(c->session, o, &a, 1), "C_GetAttributeValue") != HSMKEYS_OK ||
+    if (hk_p11_check(HK_FN(c->module, C_GetAttributeValue)(c->session, o, &a, 1), "C_GetAttributeValue") != HSMKEYS_OK ||
         a.ulValueLen == (CK_ULONG)-1) {
         hkt_err_lib("reading an attribute");
         return -1;
@@ -44,7 +45,7 @@ int hkt_get_bytes(struct hkt_conn *c, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t,
         hkt_err("out of memory");
         return -1;
     }
-    if (hk_p11_check(c->f->C_GetAttributeValue(c->session, o, &a, 1), "C_GetAttributeValue") != HSMKEYS_OK) {
+    if (hk_p11_check(HK_FN(c->module, C_GetAttributeValue)(c->session, o, &a, 1), "C_GetAttributeValue") != HSMKEYS_OK) {
         free(a.pValue);
         hkt_err_lib("reading an attribute");
         return -1;
@@ -122,7 +123,7 @@ int hkt_kcv(struct hkt_conn *c, CK_OBJECT_HANDLE key, unsigned char kcv[HK_CHECK
 
 int hkt_destroy(struct hkt_conn *c, CK_OBJECT_HANDLE o, const char *what)
 {
-    if (hk_p11_check(c->f->C_DestroyObject(c->session, o), "C_DestroyObject") != HSMKEYS_OK) {
+    if (hk_p11_check(HK_FN(c->module, C_DestroyObject)(c->session, o), "C_DestroyObject") != HSMKEYS_OK) {
         hkt_err("could not remove %s: %s; remove it by hand (pkcs11-tool --delete-object)",
                 what, hsmkeys_last_error());
         return -1;

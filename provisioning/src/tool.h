@@ -15,9 +15,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
-#include "p11.h"
-#include "pin.h"
-#include "master.h"
+#include "hk_tool.h" /* the library's internal interface for its tools: the only one */
 
 #define HKT_DEFAULT_MODULE  "/usr/lib/softhsm/libsofthsm2.so"
 #define HKT_DEFAULT_LABEL   "hsmkeys-master"
@@ -66,8 +64,7 @@ struct hkt_conn {
     hk_uri *uri;          /* token selection */
     hk_uri *master_uri;   /* "pkcs11:object=<label>" for hk_master_find */
     CK_SLOT_ID slot;
-    CK_SESSION_HANDLE session;
-    CK_FUNCTION_LIST_PTR f;
+    CK_SESSION_HANDLE session; /* PKCS#11 calls: HK_FN(c->module, C_Fn)(...) (hk_tool.h) */
     char token_label[33];
     char token_serial[17];
     const char *label;    /* master label */
@@ -84,8 +81,6 @@ int hkt_read_pin(const char *source, const char *prompt, hk_secret *pin);
 /* Refuse a URI that carries pin-value (message printed): -1, else 0. */
 int hkt_uri_refuse_pin(const char *uri);
 const char *hkt_module_path(const struct hkt_opts *o);
-/* Build "pkcs11:token=<label>" style URIs with percent-encoding. */
-int hkt_uri_for(const char *attr, const char *value, char *out, size_t outlen);
 
 /* util.c */
 void hkt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -95,7 +90,9 @@ void hkt_warn_cb(void *arg, const char *msg); /* hk_master_check_policy's warnin
 void hkt_hex(char *out, const unsigned char *p, size_t len); /* 2*len+1 */
 int hkt_unhex(const char *s, unsigned char *out, size_t len);
 int hkt_parse_time(const char *s, int64_t *out);     /* unix secs or ISO-8601 Z */
-int hkt_parse_duration(const char *s, int64_t *out); /* 90, 90s, 5m, 1h, 2d */
+/* 90, 90s, 5m, 1h, 2d, 1h30m: the library's rule (hk_parse_duration), as
+ * the servers' epoch= and lifetime=; 0 or -1 (the caller prints). */
+int hkt_parse_duration(const char *s, int64_t *out);
 void hkt_fmt_time(int64_t t, char *out, size_t outlen);
 int64_t hkt_now(const struct hkt_opts *o);
 int hkt_write_new_file(const char *path, const unsigned char *p, size_t len, int mode);

@@ -104,27 +104,7 @@ int hkt_parse_time(const char *s, int64_t *out)
 
 int hkt_parse_duration(const char *s, int64_t *out)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || errno || v < 0)
-        return -1;
-    int64_t mul = 1;
-    if (*end) {
-        if (end[1])
-            return -1;
-        switch (*end) {
-        case 's': mul = 1; break;
-        case 'm': mul = 60; break;
-        case 'h': mul = 3600; break;
-        case 'd': mul = 86400; break;
-        default: return -1;
-        }
-    }
-    if (v > INT64_MAX / mul)
-        return -1;
-    *out = v * mul;
-    return 0;
+    return hk_parse_duration("duration", s, out) == HSMKEYS_OK ? 0 : -1;
 }
 
 void hkt_fmt_time(int64_t t, char *out, size_t outlen)

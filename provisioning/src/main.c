@@ -16,29 +16,41 @@ struct hkt_cmd {
     const char *name;
     int (*run)(struct hkt_opts *o);
     const char *summary;
-    const char *usage;
+    const char *usage;   /* synopsis line(s), then indented notes; NULL: an alias */
+    const char *opts;    /* the long options it takes besides the common ones
+                          * (optable.c): the rest are refused, and its --help
+                          * lists exactly these */
 };
+
+/* Every command that opens the token takes its selection. */
+#define SEL "token uri label "
+#define KCV_OPTS SEL "pin-source generation expect-kcv epoch domain epoch-length forward-erasable"
+#define DESTROY_OPTS SEL "pin-source generation epoch lifetime"
 
 static const struct hkt_cmd cmds[] = {
     {"init", hkt_cmd_init, "initialise a SoftHSM2 token (SO PIN and user PIN)",
      "--token LABEL --so-pin-source FILE --pin-source FILE\n"
      "  Initialises a free SoftHSM2 slot as token LABEL and sets its user PIN.\n"
-     "  A hardware HSM is initialised with its vendor's tools instead.\n"},
+     "  A hardware HSM is initialised with its vendor's tools instead.\n",
+     "token so-pin-source pin-source"},
     {"create", hkt_cmd_create, "generate the first master generation inside the token",
      "--token LABEL|--uri URI --pin-source FILE [--clonable] [--generation N]\n"
      "       [--activate-at TIME] [--label LABEL]\n"
      "  Generates a 32-byte master in the token (never from given bytes).\n"
      "  --clonable: EXTRACTABLE + WRAP_WITH_TRUSTED so it can be wrapped to\n"
      "  trusted transport keys of other tokens; seal it when cloning is done.\n"
-     "  Default generation 1, active since time 0.\n"},
+     "  Default generation 1, active since time 0.\n",
+     SEL "pin-source clonable generation activate-at forward-erasable epoch"},
     {"import-test-master", hkt_cmd_import_test, "TEST ONLY: import a known master from a file",
      "--i-understand-this-is-for-tests --in FILE --token LABEL|--uri URI\n"
      "       --pin-source FILE [--generation N] [--activate-at TIME]\n"
-     "  Imports 32..64 bytes from FILE as a master, for test vectors only.\n"},
+     "  Imports 32..64 bytes from FILE as a master, for test vectors only.\n",
+     SEL "pin-source in generation activate-at activate-in"},
     {"rotate", hkt_cmd_rotate, "add the next master generation, active at a future time",
      "--token LABEL|--uri URI --pin-source FILE (--activate-at TIME|--activate-in DUR)\n"
      "       [--generation N] [--clonable]\n"
-     "  Activation must be in the future and after every other generation's.\n"},
+     "  Activation must be in the future and after every other generation's.\n",
+     SEL "pin-source activate-at activate-in generation clonable forward-erasable epoch"},
     {"adopt", hkt_cmd_adopt, "make a key the token's own tool created a master generation",
      "--token LABEL|--uri URI --pin-source FILE (--key-label L|--key-id HEX)\n"
      "       [--generation N] [--activate-at TIME|--activate-in DUR] [--label LABEL]\n"
@@ -46,46 +58,58 @@ static const struct hkt_cmd cmds[] = {
      "  many HSMs).  Checks the key against the master policy, then sets its\n"
      "  CKA_LABEL to the master label and its CKA_ID to the generation and\n"
      "  activation.  First generation: default 1, active since time 0; later\n"
-     "  ones follow the rules of rotate (activation in the future).\n"},
+     "  ones follow the rules of rotate (activation in the future).\n",
+     SEL "pin-source key-label key-id generation activate-at activate-in"},
     {"transport-keygen", hkt_cmd_transport_keygen, "host B: make an RSA-2048 transport key pair",
      "--token LABEL|--uri URI --pin-source FILE [--out PUBFILE] [--format pem|der]\n"
-     "  The private key is UNWRAP-only and never extractable.\n"},
+     "  The private key is UNWRAP-only and never extractable.\n",
+     SEL "pin-source out format"},
     {"transport-export", hkt_cmd_transport_export, "host B: write the transport public key to a file",
      "--token LABEL|--uri URI --pin-source FILE --out PUBFILE [--format pem|der]\n"
      "  The file holds only a public key and its fingerprint is printed:\n"
-     "  safe to send by mail; read the fingerprint to host A's operator.\n"},
+     "  safe to send by mail; read the fingerprint to host A's operator.\n",
+     SEL "pin-source out format"},
     {"trust", hkt_cmd_trust, "host A (security officer): import B's public key as trusted",
      "--token LABEL|--uri URI --so-pin-source FILE --in PUBFILE\n"
      "       --expect-fingerprint HEX [--name HOST]\n"
      "  Creates a CKA_TRUSTED, WRAP-only public key object, only if the file's\n"
      "  fingerprint equals the one host B's operator read out (--expect-fingerprint,\n"
-     "  or typed in on the terminal when the option is absent).\n"},
+     "  or typed in on the terminal when the option is absent).\n",
+     SEL "so-pin-source in expect-fingerprint name"},
     {"wrap", hkt_cmd_wrap, "host A: wrap a master generation for a trusted transport key",
      "--token LABEL|--uri URI --pin-source FILE --to PUBFILE --out BLOB [--generation N]\n"
      "  RSA-OAEP(SHA-1) wrap; the blob names the target key's fingerprint and\n"
-     "  the generation; only the target token can open it.\n"},
+     "  the generation; only the target token can open it.\n",
+     SEL "pin-source to out generation forward-erasable"},
     {"unwrap", hkt_cmd_unwrap, "host B: import a wrapped master blob",
      "--token LABEL|--uri URI --pin-source FILE --in BLOB --expect-kcv HEX\n"
      "  Unwraps as SENSITIVE, non-extractable; refuses blobs for another\n"
-     "  token and masters whose check value differs from host A's.\n"},
+     "  token and masters whose check value differs from host A's.\n",
+     SEL "pin-source in expect-kcv"},
     {"seal", hkt_cmd_seal, "host A: make the master non-extractable (one way)",
      "--token LABEL|--uri URI --pin-source FILE [--generation N] [--no-clone]\n"
      "  Refused while a trusted transport key has not received the generation,\n"
-     "  or when no clone was made at all unless --no-clone.\n"},
+     "  or when no clone was made at all unless --no-clone.\n",
+     SEL "pin-source generation no-clone"},
     {"verify", hkt_cmd_kcv, "print the key check value of each generation",
      "--token LABEL|--uri URI --pin-source FILE [--generation N] [--expect-kcv HEX]\n"
-     "  Equal values on two hosts mean the same master; reveals nothing of it.\n"},
-    {"kcv", hkt_cmd_kcv, "same as verify", NULL},
+     "  Equal values on two hosts mean the same master; reveals nothing of it.\n",
+     KCV_OPTS},
+    {"kcv", hkt_cmd_kcv, "same as verify", NULL,
+     KCV_OPTS},
     {"destroy", hkt_cmd_destroy, "destroy a generation whose last epoch left the window",
      "--token LABEL|--uri URI --pin-source FILE --generation N\n"
      "       [--epoch DUR] [--lifetime DUR]\n"
-     "  Use the servers' epoch and lifetime (defaults 1h and 2h).\n"},
-    {"retire", hkt_cmd_destroy, "same as destroy", NULL},
+     "  Use the servers' epoch and lifetime (defaults 1h and 2h).\n",
+     DESTROY_OPTS},
+    {"retire", hkt_cmd_destroy, "same as destroy", NULL,
+     DESTROY_OPTS},
     {"status", hkt_cmd_status, "show tokens, masters, generations and current key names",
      "[--token LABEL|--uri URI] [--pin-source FILE] [--domain D] [--epoch DUR]\n"
      "       [--lifetime DUR]\n"
      "  Without a token: lists the module's tokens.  With --domain and a\n"
-     "  pin-source file: also the key names the fleet uses now.\n"},
+     "  pin-source file: also the key names the fleet uses now.\n",
+     SEL "pin-source domain epoch lifetime"},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
 
@@ -105,15 +129,10 @@ static void usage_all(FILE *f)
                "  --so-pin-source FILE  security officer PIN file; else prompt\n"
                "  --now TIME            pretend the time is TIME (status; elsewhere tests only)\n"
                "PINs are never accepted in arguments or the environment.\n"
-               "TIME: unix seconds or YYYY-MM-DDTHH:MM:SSZ.  DUR: 90, 90s, 15m, 1h, 2d.\n"
+               "TIME: unix seconds or YYYY-MM-DDTHH:MM:SSZ.  DUR: 90, 90s, 15m, 1h, 2d, 1h30m.\n"
                "See hsmkeys-tool(1) and docs/PROVISIONING.md.\n");
 }
 
-static void usage_cmd(FILE *f, const struct hkt_cmd *c)
-{
-    fprintf(f, "usage: hsmkeys-tool %s %s\n%s", c->name, c->usage ? c->usage : "", c->summary);
-    fprintf(f, "\n\nCommon options: hsmkeys-tool --help\n");
-}
 
 enum {
     O_MODULE = 256, O_MODARGS, O_URI, O_TOKEN, O_LABEL, O_PIN, O_SOPIN, O_IN, O_OUT, O_TO,
@@ -152,6 +171,14 @@ static const struct option longopts[] = {
     {NULL, 0, NULL, 0},
 };
 
+static void usage_cmd(FILE *f, const struct hkt_cmd *c)
+{
+    fprintf(f, "usage: hsmkeys-tool %s %s\n%s\n", c->name, c->usage ? c->usage : "", c->summary);
+    hkt_print_cmd_opts(f, c->opts, longopts); /* generated from the command's table */
+    fprintf(f, "\nTIME: unix seconds or YYYY-MM-DDTHH:MM:SSZ.  DUR: 90, 90s, 15m, 1h, 2d, 1h30m.\n"
+               "Any other option is refused.  All commands: hsmkeys-tool --help\n");
+}
+
 /* Options that would carry a secret: refused with a pointer to the safe way. */
 static int refuse_secret_option(const char *arg)
 {
@@ -168,6 +195,11 @@ static int refuse_secret_option(const char *arg)
     return 0;
 }
 
+/* The long options parse() saw, by name, for the command's table (optable.c). */
+#define MAX_SEEN 64
+static const char *seen_opts[MAX_SEEN];
+static size_t n_seen;
+
 static int parse(int argc, char **argv, struct hkt_opts *o, int *help)
 {
     int64_t in_dur = -1;
@@ -177,7 +209,11 @@ static int parse(int argc, char **argv, struct hkt_opts *o, int *help)
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    int li = -1;
+    while ((c = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
+        if ((c == 'h' || (c >= O_MODULE && li >= 0)) && n_seen < MAX_SEEN)
+            seen_opts[n_seen++] = c == 'h' ? "help" : longopts[li].name;
+        li = -1;
         switch (c) {
         case O_MODULE: o->module = optarg; break;
         case O_MODARGS: o->module_args = optarg; break;
@@ -300,7 +336,8 @@ int main(int argc, char **argv)
     o.epoch_seconds = HSMKEYS_DEFAULT_EPOCH_SECONDS;
     o.lifetime_seconds = HSMKEYS_DEFAULT_LIFETIME_SECONDS;
     int help = 0;
-    if (parse(argc - 1, argv + 1, &o, &help) != 0)
+    if (parse(argc - 1, argv + 1, &o, &help) != 0 ||
+        hkt_check_cmd_opts(cmd->name, cmd->opts, longopts, seen_opts, n_seen) != 0)
         return HKT_EXIT_USAGE;
     if (help) {
         const struct hkt_cmd *c = cmd;

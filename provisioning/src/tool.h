@@ -130,6 +130,17 @@ int hkt_pubkey_read(const char *path, unsigned char **mod, size_t *mod_len,
 int hkt_find_transport(struct hkt_conn *c, CK_OBJECT_CLASS cls,
                        const unsigned char fp[HKT_FP_LEN], CK_OBJECT_HANDLE *out);
 
+/* optable.c: the options each command takes (a space-separated list of long
+ * option names in main.c's command table, plus the common ones).
+ * hkt_check_cmd_opts: 0, or -1 (error printed) for the first of the n seen
+ * options the command does not take; hkt_print_cmd_opts: the options part
+ * of the command's --help, from the same list. */
+struct option;
+int hkt_cmd_takes(const char *cmd_opts, const char *name);
+int hkt_check_cmd_opts(const char *cmd, const char *cmd_opts, const struct option *lo,
+                       const char *const *seen, size_t n);
+void hkt_print_cmd_opts(FILE *f, const char *cmd_opts, const struct option *lo);
+
 /* Subcommands: each returns an HKT_EXIT_* code. */
 int hkt_cmd_init(struct hkt_opts *o);
 int hkt_cmd_create(struct hkt_opts *o);

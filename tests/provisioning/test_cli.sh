@@ -18,6 +18,31 @@ for c in $cmds; do "$T" $c --help 2>&1 | grep -q "^usage: hsmkeys-tool" || bad="
 [ -z "$bad" ]; tap_ok $? "every subcommand has --help${bad:+ (broken:$bad)}"
 "$T" frobnicate >/dev/null 2>&1; [ $? = 2 ]; tap_ok $? "an unknown subcommand is a usage error (exit 2)"
 "$T" status --bogus >/dev/null 2>&1; [ $? = 2 ]; tap_ok $? "an unknown option is a usage error (exit 2)"
+# Per-command option tables: an option the command does not take is refused
+# (it was silently ignored), and --help lists exactly what is accepted.
+out=$("$T" kcv --to x --format der --clonable 2>&1); rc=$?
+[ $rc = 2 ] && printf '%s' "$out" | grep -q "'kcv' does not take --to" && printf '%s' "$out" | grep -q -- '--expect-kcv'
+tap_ok $? "kcv --to x --format der --clonable: refused, naming --to and kcv's own options (rc $rc)"
+out=$("$T" seal --token X --no-clone --out f 2>&1); rc=$?
+[ $rc = 2 ] && printf '%s' "$out" | grep -q "'seal' does not take --out"
+tap_ok $? "seal --out: refused before any token is opened (rc $rc)"
+bad=
+for c in $cmds; do
+    h=$("$T" "$c" --help 2>&1)
+    # every --option of the synopsis (the lines before the notes) is listed under options:
+    syn=$(printf '%s\n' "$h" | awk 'NR == 1 || /^       / { print } /^  [^ ]/ { exit }' | grep -oE -- '--[a-z-]+' | sort -u)
+    listed=$(printf '%s\n' "$h" | sed -n '/^options:/,/^$/p' | grep -oE '^  --[a-z-]+' | sed 's/^  //' | sort -u)
+    for o in $syn; do printf '%s\n' "$listed" | grep -qx -- "$o" || bad="$bad $c:$o"; done
+    # ... and every listed option is accepted by the parser for that command
+    for o in $listed; do
+        out=$("$T" "$c" "$o" 2>&1 </dev/null)
+        printf '%s' "$out" | grep -q "does not take" && bad="$bad $c:$o(refused)"
+    done
+done
+[ -z "$bad" ]; tap_ok $? "each command's --help lists its synopsis' options, and takes every option it lists${bad:+ (bad:$bad)}"
+out=$("$T" destroy --token NOSUCH --generation 1 --epoch 1h30m --lifetime 2h 2>&1)
+! printf '%s' "$out" | grep -q 'not a duration'
+tap_ok $? "--epoch 1h30m is a duration, as in the servers' configuration"
 out=$("$T" create --pin-source /dev/null 2>&1); [ $? != 0 ] && printf '%s' "$out" | grep -q -- '--token LABEL'
 tap_ok $? "no token selected: the error says how to select one"
 out=$("$T" rotate --token X --activate-in 1x 2>&1); [ $? = 2 ] && printf '%s' "$out" | grep -q 'not a duration'

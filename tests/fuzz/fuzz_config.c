@@ -6,7 +6,8 @@
  *
  * Input: lines "name=value" (or a bare value); each line is set on one fresh
  * configuration, and each value also goes to hk_uri_parse and
- * hk_parse_duration.  Invariants: only documented codes; a message for every
+ * hk_parse_duration, and as a base to hk_uri_build (hsmkeys-tool's URIs).
+ * Invariants: only documented codes; a message for every
  * failure; ASan/UBSan find the rest.  No token is touched.
  */
 #include <stdlib.h>
@@ -64,6 +65,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)hk_uri_object_id(u, &idlen);
         }
         hk_uri_free(u);
+        {
+            /* hsmkeys-tool's URI building (p11-kit's formatter): a base that
+             * parses still parses once the tool has added token and object. */
+            hk_uri_parts parts = { .base = value, .token = "T", .default_object = "m" };
+            char *built = NULL;
+            int parsed = hk_uri_parse(value, &u) == HSMKEYS_OK;
+            hk_uri_free(u);
+            u = NULL;
+            rc = hk_uri_build(&parts, &built);
+            fz_check(rc == HSMKEYS_OK || rc == HSMKEYS_E_URI || rc == HSMKEYS_E_NOMEM,
+                     "uri_build result");
+            if (rc != HSMKEYS_OK)
+                fz_check(hsmkeys_last_error()[0] != 0, "build failure has a message");
+            if (rc == HSMKEYS_OK && parsed)
+                fz_check(hk_uri_parse(built, &u) == HSMKEYS_OK, "built URI parses");
+            hk_uri_free(u);
+            hk_uri_string_free(built);
+        }
         rc = hk_parse_duration("fuzz", value, &secs);
         fz_check(rc == HSMKEYS_OK || rc == HSMKEYS_E_INVALID, "parse_duration result");
         if (rc == HSMKEYS_OK)

@@ -41,6 +41,7 @@
 #                                     per client)
 #   rot_log_mark FILE / rot_log_since FILE MARK
 #                                     byte offset of a log, lines added after
+. "$HSMKEYS_ROOT/tests/lib/probe_summary.sh"
 
 ROT_TOOL=$HSMKEYS_BUILD/hsmkeys-tool
 : "${ROT_AS:=}"
@@ -132,30 +133,19 @@ rot_log_since() { tail -c +"$(( $2 + 1 ))" "$1" 2>/dev/null; }
 
 rot_probe() {
     local out=$1; shift
-    "$HSMKEYS_BUILD/hsmkeys-probe" --quiet --json "$out.json" "$@" >"$out.log" 2>&1
-    python3 - "$out.json" > "$out" <<'PY'
+    RS_failed=0
+    "$HSMKEYS_BUILD/hsmkeys-probe" --quiet --json "$out.json" --summary "$out.summary" "$@" >"$out.log" 2>&1
+    # reconnects: completed connections after their client's first (the
+    # summary's followups), resumed only when a ticket was offered
+    if probe_summary "$out.summary" RS; then
+        echo "$RS_connections $RS_failed $RS_followups $RS_followups_resumed $RS_followups_cross $RS_backends" > "$out"
+    else
+        echo "0 0 0 0 0 0" > "$out"
+    fi
+    [ "${RS_failed:-0}" = 0 ] || python3 - "$out.json" >&2 <<'PY'
 import json, sys
-try:
-    conns = json.load(open(sys.argv[1]))["connections"]
-except Exception:
-    print("0 0 0 0 0 0"); sys.exit()
-failed = reconnects = resumed = cross = 0
-last = {}
-for c in conns:
-    if not c["ok"]:
-        failed += 1
-        if failed <= 3:
-            print("# failed:", c["id"], c["backend"], c["error"], file=sys.stderr)
-        continue
-    prev = last.get(c["client"])
-    if prev is not None:
-        reconnects += 1
-        if c["offered"] and c["resumed"]:
-            resumed += 1
-            cross += prev != c["backend"]
-    last[c["client"]] = c["backend"]
-backends = len({c["backend"] for c in conns if c["backend"]})
-print(len(conns), failed, reconnects, resumed, cross, backends)
+for c in [c for c in json.load(open(sys.argv[1]))["connections"] if not c["ok"]][:3]:
+    print("# failed:", c["id"], c["backend"], c["error"])
 PY
 }
 

@@ -293,6 +293,12 @@ static int derive_one(struct hsmkeys_ctx *ctx, const hk_generation *g, int kind,
     rc = ctx->src->ops->derive(ctx->src, g->generation, x, kind_label[kind], keys);
     hk_burn_stack(); /* the derivation's frames below us held key bytes */
     sync_calls(ctx);
+    if (rc == HSMKEYS_E_EXPIRED) {
+        /* forward-erasable: that epoch's state is erased here (no token
+         * call was made); not a failure of the generation, no backoff */
+        hsmkeys_wipe(keys, sizeof keys);
+        return rc;
+    }
     if (rc == HSMKEYS_E_NO_MASTER) {
         /* gone since the last re-read: the next cycle drops it, no backoff */
         m->last_reread_ms = 0;
@@ -325,6 +331,25 @@ static int derive_one(struct hsmkeys_ctx *ctx, const hk_generation *g, int kind,
     hsmkeys_wipe(keys, sizeof keys);
     HK_STAT_INC(ctx, token_derivations);
     return HSMKEYS_OK;
+}
+
+/* Forward-erasable sources: extend the chains to e + 1 and erase behind the
+ * window (no-op for the static source; cheap once done for this epoch). */
+static void advance(struct hsmkeys_ctx *ctx, uint64_t e, int64_t now)
+{
+    hk_maint *m = &ctx->m;
+    int rc;
+    if (ctx->src->ops->advance == NULL)
+        return;
+    rc = ctx->src->ops->advance(ctx->src, e, ctx->past);
+    sync_calls(ctx);
+    if (rc == HSMKEYS_OK)
+        return;
+    failed(ctx);
+    if (log_due(m, now))
+        hk_ctx_log(ctx, HSMKEYS_LOG_ERR, "cannot advance the forward-erasable chain to epoch "
+                   "%llu: %s; retrying at the next cycle%s", (unsigned long long)(e + 1),
+                   hsmkeys_last_error(), suppressed_note(m, now));
 }
 
 /* Number of (g, x) pairs in the target set, times the kinds. */
@@ -417,6 +442,7 @@ int hk_maint_cycle(struct hsmkeys_ctx *ctx, int force_reread)
         hk_ring_expire(&ctx->ring, hk_window_low(e, ctx->past), e + 1, NULL, 0);
     }
     note_active(ctx, e);
+    advance(ctx, e, now);
     m->quiet_until_ms = 0;
     rc = derive_targets(ctx, e, now);
     if (is_cached(ctx, e) && is_cached(ctx, e + 1))

@@ -49,6 +49,15 @@ void t_master_from_seed(const char *seed, unsigned char out[32]);
 int t_master_import(const char *module, const char *token, const char *pin,
                     const unsigned char *value, size_t len, const t_master_opts *o);
 
+/* Forward-erasable chain (label "hsmkeys-master chain"): the known test
+ * state of a seed, SHA-256("hsmkeys test state:" || seed); import it as
+ * S(generation, epoch); list the states (sorted by generation, epoch). */
+void t_state_from_seed(const char *seed, unsigned char out[32]);
+int t_chain_import(const char *module, const char *token, const char *pin,
+                   const unsigned char value[32], uint32_t generation, uint64_t epoch);
+int t_chain_list(const char *module, const char *token, const char *pin, uint32_t *gens,
+                 uint64_t *epochs, size_t max, size_t *n);
+
 /* Write a PIN file with the given mode; 0 on success. */
 int t_write_file(const char *path, const char *content, mode_t mode);
 

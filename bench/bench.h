@@ -77,6 +77,7 @@ int bench_full(int runs);                      /* item 2 */
 int bench_calls(long handshakes, const char *uri, const char *label); /* item 3 */
 int bench_boundary(int runs);                  /* item 4 */
 int bench_cg(const char *mode, int n);         /* item 7 driver */
+int bench_sesscache(int runs, const char *url, const char *pwfile, int redis_pid); /* item 8 */
 
 /* Token-held TLS keys through libp11's engine (engine_key.c). */
 int b_token_tls_keys(const char *token);

@@ -9,13 +9,14 @@ BENCH_PKGS := gnuplot-nox
 # Fleet figures (item 5, 6) reuse the probe, the demo server and t-token.
 BENCH_TOOLS := $(B)/hsmkeys-probe $(B)/hsmkeys-demo-server $(B)/tests/t-token
 
-$(B)/obj/bench/%.o: ALL_CFLAGS += -Ihsmkeys/src -Itests/lib
+$(B)/obj/bench/%.o: ALL_CFLAGS += -Ihsmkeys/src -Itests/lib -Iengine/sesscache
 # libp11's engine is the OpenSSL 1.x ENGINE API (deprecated in 3.0).
 $(B)/obj/bench/engine_key.o: ALL_CFLAGS += -Wno-deprecated-declarations
 
-$(BENCH_BIN): $(BENCH_OBJS) $(TEST_LIB_OBJS) $(LIB_A)
+# item 8 links the sealed session cache (and hiredis)
+$(BENCH_BIN): $(BENCH_OBJS) $(TEST_LIB_OBJS) $(B)/libhsmkeys_sesscache.a $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIB_LIBS)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) -lhiredis $(LIB_LIBS)
 
 .PHONY: bench bench-deps
 bench-deps:

@@ -7,9 +7,11 @@
 # built-in keys; 2 full vs resumed handshake cost, keys in software and in
 # the token; 3 token calls (library statistics, and OpenSC's pkcs11-spy.so
 # between the library and SoftHSM2); 4 the epoch boundary; 5 the HAProxy
-# fleet; 6 memory; 7 callgrind instruction counts.  Raw ROW lines go to
+# fleet; 6 memory; 7 callgrind instruction counts; 8 TLS 1.2 session-ID
+# resumption through the sealed session cache (Redis) vs tickets vs full
+# handshakes, and the cost of a store outage.  Raw ROW lines go to
 # BUILD/bench/results.txt, chart data and the PNG next to them.
-# Env: BENCH_RUNS (default 5), BENCH_ITEMS (default "1 2 3 4 5 7"; 6 comes
+# Env: BENCH_RUNS (default 5), BENCH_ITEMS (default "1 2 3 4 5 7 8"; 6 comes
 # with 5), BENCH_HANDSHAKES (item 3, default 100000), FLEET_* (fleet.sh).
 set -uo pipefail
 B=${1:-build}
@@ -19,7 +21,7 @@ export HSMKEYS_ROOT=$ROOT HSMKEYS_BUILD=$ROOT/$B
 OUT=$ROOT/$B/bench
 BIN=$OUT/hsmkeys-bench
 RUNS=${BENCH_RUNS:-5}
-ITEMS=${BENCH_ITEMS:-1 2 3 4 5 7}
+ITEMS=${BENCH_ITEMS:-1 2 3 4 5 7 8}
 HANDSHAKES=${BENCH_HANDSHAKES:-100000}
 SPY=/usr/lib/x86_64-linux-gnu/pkcs11-spy.so
 RES=$OUT/results.txt
@@ -72,6 +74,24 @@ if want 7; then
         bash bench/cg_report.sh "$OUT" >> "$RES" || failed+=(7)
     else
         failed+=(7)
+    fi
+fi
+
+if want 8; then
+    step "8 session IDs through the sealed cache vs tickets vs full, and a store outage ($RUNS runs)"
+    if command -v redis-server >/dev/null; then
+        # A throwaway Redis on loopback (tests/sesscache/sc_lab.sh), stopped
+        # by its PID with the lab; the bench stops it with SIGSTOP itself for
+        # the outage figures and continues it after.
+        (
+            . "$ROOT/tests/lib/lab.sh"
+            . "$ROOT/tests/sesscache/sc_lab.sh"
+            lab_init
+            redis_start R >/dev/null || exit 1
+            run "$BIN" sesscache "$RUNS" "redis://127.0.0.1:$R_PORT" "$R_PW" "$(lab_pid R)"
+        ) || failed+=(8)
+    else
+        echo "ROW|8 session IDs|redis-server not installed (make deps): skipped|-|-|-|" >> "$RES"
     fi
 fi
 

@@ -8,6 +8,8 @@
 #       FLEET_CONNS (the servers' per-connection logs, S1 then S2).
 #       S1/S2 are nginx with the hsmkeys module when it is built (else
 #       hsmkeys-demo-server); FLEET_SERVER=demo-server|nginx overrides.
+#       FLEET_SC: extra hsmkeys directives of the nginx servers (the demo's
+#       hsmkeys_session_cache line).
 #   fleet_stop                            stop S1, S2 and LB (by recorded PID)
 #   fleet_server_view CSV                 compare the servers' per-connection
 #       view (resumed or not) with the probe's CSV; prints a summary line and
@@ -45,7 +47,7 @@ fleet_nginx_conf() {
     if [ "$mode" = hsmkeys ]; then
         local uri=${name}_URI
         hk="hsmkeys_tickets on; hsmkeys_uri \"${!uri}\"; hsmkeys_domain $FLEET_DOMAIN;
-        hsmkeys_epoch $epoch; hsmkeys_lifetime $lifetime;"
+        hsmkeys_epoch $epoch; hsmkeys_lifetime $lifetime; ${FLEET_SC:-}"
     fi
     cat > "$d/nginx.conf" <<NGX
 # $mode $name (demo/fleet.sh)

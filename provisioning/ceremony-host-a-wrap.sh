@@ -57,7 +57,7 @@ if [ -n "$EXPECT_FP" ]; then same "$FILE_FP" "$EXPECT_FP" "fingerprints of B's k
 else confirm "Host B's operator read out fingerprint $FILE_FP"; fi
 
 step "security officer: trust host B's transport key"
-tool trust "${TOKEN_ARGS[@]}" "${SO_PIN_ARGS[@]}" --in "$PUB" ${NAME:+--name "$NAME"} || die "trust failed"
+tool trust "${TOKEN_ARGS[@]}" "${SO_PIN_ARGS[@]}" --in "$PUB" --expect-fingerprint "$FILE_FP" ${NAME:+--name "$NAME"} || die "trust failed"
 same "$(field fingerprint)" "$FILE_FP" "fingerprints of the key now trusted on the token and of the file"
 
 step "wrap the master for host B"

@@ -31,16 +31,16 @@ endif
 .PHONY: apache install-apache
 apache: $(APACHE_MOD)
 
-$(APACHE_MOD): $(APACHE_SRCS) $(APACHE_HDRS) $(LIB_A) engine/apache/build.mk \
+$(APACHE_MOD): $(APACHE_SRCS) $(APACHE_HDRS) $(LIB_A) $(B)/libhsmkeys_sesscache.a engine/apache/build.mk \
                hsmkeys/include/hsmkeys/hsmkeys.h engine/include/hsmkeys/hsmkeys_ssl.h
 	@rm -rf $(B)/apache/src && mkdir -p $(B)/apache/src
 	@for f in $(APACHE_SRCS) $(APACHE_HDRS); do ln -s $(CURDIR)/$$f $(B)/apache/src/; done
 	cd $(B)/apache/src && $(APXS) -c -o mod_hsmkeys.la \
 	  $(addprefix -Wc$(APACHE_COMMA),$(APACHE_WARN)) -Wc,-std=gnu11 \
-	  -I$(CURDIR)/hsmkeys/include -I$(CURDIR)/engine/include \
-	  $(notdir $(APACHE_SRCS)) $(CURDIR)/$(LIB_A) \
+	  -I$(CURDIR)/hsmkeys/include -I$(CURDIR)/engine/include -I$(CURDIR)/engine/sesscache \
+	  $(notdir $(APACHE_SRCS)) $(CURDIR)/$(B)/libhsmkeys_sesscache.a $(CURDIR)/$(LIB_A) \
 	  -Wl,--exclude-libs$(APACHE_COMMA)ALL \
-	  $(LIB_LIBS) >build.log 2>&1 \
+	  -lhiredis $(LIB_LIBS) >build.log 2>&1 \
 	  || { cat build.log; exit 1; }
 	cp $(B)/apache/src/.libs/mod_hsmkeys.so $@.tmp && mv -f $@.tmp $@ # new inode: running httpds keep theirs
 

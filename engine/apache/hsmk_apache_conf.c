@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "hsmk_apache_conf.h" /* httpd.h first */
+#include "hsmk_apache_sc.h"
 
 #include "apr_strings.h"
 #include "http_log.h"
@@ -148,6 +149,10 @@ const command_rec hsmk_cmds[] = {
     AP_INIT_TAKE1("HSMKeysPINFile", set_option, (void *)&opt_pin_file, RSRC_CONF,
                   "file holding the token user PIN (overrides pin-source=); "
                   "must be readable by its owner only"),
+    AP_INIT_TAKE_ARGV("HSMKeysSessionCache", hsmk_sc_set, NULL, RSRC_CONF,
+                      "redis://IP[:PORT] | unix:/PATH [password-file=PATH] "
+                      "[timeout=5ms] [connect-timeout=5ms] | off: sealed session "
+                      "cache shared by the fleet for session-ID clients"),
     { NULL }
 };
 
@@ -173,6 +178,8 @@ void *hsmk_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
         *field(c, o) = v != NULL ? v : field_get(base, o);
     }
     c->where = add->where != NULL ? add->where : base->where;
+    c->sesscache = add->sesscache != NULL ? add->sesscache : base->sesscache;
+    c->sesscache_where = add->sesscache != NULL ? add->sesscache_where : base->sesscache_where;
     return c;
 }
 
@@ -207,7 +214,7 @@ const char *hsmk_conf_key(apr_pool_t *p, const hsmk_srv_conf *c)
         k = apr_pstrcat(p, k, v != NULL ? "=" : "-", v != NULL ? v : "", "\n",
                         NULL);
     }
-    return k;
+    return HSMK_SC_STORE(c) != NULL ? apr_pstrcat(p, k, "session-cache\n", NULL) : k;
 }
 
 int hsmk_conf_build(const hsmk_srv_conf *c, hsmkeys_log_fn fn, void *arg,
@@ -233,6 +240,12 @@ int hsmk_conf_build(const hsmk_srv_conf *c, hsmkeys_log_fn fn, void *arg,
             hsmkeys_config_free(cfg);
             return rc;
         }
+    }
+    if (HSMK_SC_STORE(c) != NULL &&
+        (rc = hsmkeys_config_set(cfg, "session-cache", "yes")) != HSMKEYS_OK) {
+        *opt = "HSMKeysSessionCache";
+        hsmkeys_config_free(cfg);
+        return rc;
     }
     *out = cfg;
     return HSMKEYS_OK;

@@ -28,7 +28,15 @@ typedef struct hsmk_srv_conf {
     const char *module_args;  /* HSMKeysModuleArgs */
     const char *pin_file;     /* HSMKeysPINFile */
     const char *where;        /* "file:line" of HSMKeysTickets On, for messages */
+    void *sesscache;          /* HSMKeysSessionCache: an sc_store, HSMK_SC_OFF,
+                                 or NULL (inherit) (hsmk_apache_sc.c) */
+    const char *sesscache_where;
 } hsmk_srv_conf;
+
+/* HSMKeysSessionCache off (overrides an inherited cache). */
+#define HSMK_SC_OFF ((void *)&hsmk_cmds)
+/* The server's session cache store, or NULL. */
+#define HSMK_SC_STORE(c) ((c)->sesscache == HSMK_SC_OFF ? NULL : (c)->sesscache)
 
 extern const command_rec hsmk_cmds[];
 

@@ -34,6 +34,7 @@
 
 #include "hsmk_apache_conf.h"
 #include "hsmk_apache_ctx.h"
+#include "hsmk_apache_sc.h"
 
 /* mod_ssl's hook, as in httpd's modules/ssl/mod_ssl_openssl.h. */
 APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, init_server,
@@ -126,6 +127,8 @@ static int hsmk_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
                      hsmkeys_last_error(), hsmkeys_result_name(rc));
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    if (HSMK_SC_STORE(c) != NULL && hsmk_sc_attach(s, c, ssl_ctx, hk) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "mod_hsmkeys: server %s:%u: session tickets under the token's "
                  "epoch keys (domain \"%s\", epoch %" APR_INT64_T_FMT "s, lifetime %"

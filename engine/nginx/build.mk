@@ -23,7 +23,7 @@ $(NGX_TREE)/objs/Makefile: engine/nginx/config engine/nginx/configure.sh engine/
 	flock $(NGX_B)/.lock bash engine/nginx/configure.sh $(NGX_TREE) $(CURDIR)/$(LIB_A) "$(NGX_CC_OPT)" "$(NGX_LD_OPT)"
 
 # nginx's own Makefile must not see our command-line variables (CFLAGS=...).
-$(NGX_MODS) &: $(NGX_TREE)/objs/Makefile $(NGX_SRCS) $(LIB_A)
+$(NGX_MODS) &: $(NGX_TREE)/objs/Makefile $(NGX_SRCS) $(LIB_A) $(B)/libhsmkeys_sesscache.a $(wildcard engine/sesscache/*.h)
 	flock $(NGX_B)/.lock bash engine/nginx/make.sh $(NGX_TREE) $(NGX_NAMES)
 
 .PHONY: nginx-modules install-nginx

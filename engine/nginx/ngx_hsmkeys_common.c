@@ -20,6 +20,7 @@
 #include <ngx_event.h>
 
 #include "ngx_hsmkeys_common.h"
+#include "ngx_hsmkeys_sesscache.h"
 
 
 #define NGX_HSMKEYS_REFRESH_MIN_MS   250
@@ -87,6 +88,7 @@ ngx_hsmkeys_create_srv_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->epoch = NGX_CONF_UNSET;
     conf->lifetime = NGX_CONF_UNSET;
+    conf->session_cache = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -134,6 +136,15 @@ ngx_hsmkeys_merge_and_attach(ngx_conf_t *cf, ngx_hsmkeys_main_conf_t *mcf,
         conf->line = prev->line;
     }
 
+    if (conf->session_cache == NGX_CONF_UNSET_PTR) {
+        conf->session_cache = prev->session_cache;
+        conf->session_cache_file = prev->session_cache_file;
+        conf->session_cache_line = prev->session_cache_line;
+    }
+    if (conf->session_cache == NGX_CONF_UNSET_PTR) {
+        conf->session_cache = NULL;
+    }
+
     if (!conf->enable) {
         return NGX_CONF_OK;
     }
@@ -171,6 +182,12 @@ ngx_hsmkeys_merge_and_attach(ngx_conf_t *cf, ngx_hsmkeys_main_conf_t *mcf,
                       "ticket key callback: %s (%s)",
                       conf->file, conf->line, hsmkeys_last_error(),
                       hsmkeys_result_name(rc));
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->session_cache != NULL
+        && ngx_hsmkeys_sesscache_attach(cf, conf, ssl->ctx, hk) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -250,6 +267,7 @@ ngx_hsmkeys_get_ctx(ngx_conf_t *cf, ngx_hsmkeys_main_conf_t *mcf,
     for (i = 0; i < mcf->opened.nelts; i++) {
         if (op[i].epoch == conf->epoch
             && op[i].lifetime == conf->lifetime
+            && op[i].session_cache == (conf->session_cache != NULL)
             && op[i].uri.len == conf->uri.len
             && op[i].domain.len == conf->domain.len
             && op[i].module_args.len == conf->module_args.len
@@ -287,6 +305,7 @@ ngx_hsmkeys_get_ctx(ngx_conf_t *cf, ngx_hsmkeys_main_conf_t *mcf,
     op->module_args = conf->module_args;
     op->epoch = conf->epoch;
     op->lifetime = conf->lifetime;
+    op->session_cache = (conf->session_cache != NULL);
     op->hk = hk;
 
     return hk;
@@ -319,7 +338,9 @@ ngx_hsmkeys_open(ngx_conf_t *cf, ngx_hsmkeys_srv_conf_t *conf)
         || (conf->module_args.len
             && ngx_hsmkeys_config_str(cf, hc, "module-args",
                                       &conf->module_args,
-                                      "hsmkeys_module_args", conf) != NGX_OK))
+                                      "hsmkeys_module_args", conf) != NGX_OK)
+        || (conf->session_cache != NULL
+            && hsmkeys_config_set(hc, "session-cache", "yes") != HSMKEYS_OK))
     {
         hsmkeys_config_free(hc);
         return NULL;

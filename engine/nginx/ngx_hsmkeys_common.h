@@ -38,6 +38,11 @@ typedef struct {
 
     u_char          *file;          /* where hsmkeys_tickets was set */
     ngx_uint_t       line;
+
+    void            *session_cache; /* hsmkeys_session_cache: an sc_store
+                                       (ngx_hsmkeys_sesscache.c) [off] */
+    u_char          *session_cache_file;
+    ngx_uint_t       session_cache_line;
 } ngx_hsmkeys_srv_conf_t;
 
 
@@ -49,6 +54,7 @@ typedef struct {
     ngx_str_t        module_args;
     time_t           epoch;
     time_t           lifetime;
+    ngx_flag_t       session_cache; /* opened with session-cache=yes */
     hsmkeys_ctx     *hk;
 } ngx_hsmkeys_opened_t;
 

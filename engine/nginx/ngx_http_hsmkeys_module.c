@@ -25,6 +25,7 @@
 #include <ngx_http.h>
 
 #include "ngx_hsmkeys_common.h"
+#include "ngx_hsmkeys_sesscache.h"
 
 
 static char *ngx_http_hsmkeys_merge_srv_conf(ngx_conf_t *cf, void *parent,
@@ -75,6 +76,13 @@ static ngx_command_t  ngx_http_hsmkeys_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_hsmkeys_srv_conf_t, lifetime),
+      NULL },
+
+    { ngx_string("hsmkeys_session_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_hsmkeys_set_session_cache,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command

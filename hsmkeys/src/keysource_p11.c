@@ -115,7 +115,9 @@ static int read_masters(hk_p11src *t, int at_open, hk_master **out, size_t *nout
     HK_TRY(hk_master_find(t->module, t->session, t->uri, &list, &n));
     for (i = 0; i < n; i++) {
         const hk_master *seen = find_generation(t->masters, t->nmasters, list[i].generation);
-        rc = hk_master_check_policy(&list[i], t->allow_extractable);
+        /* warnings (a still-modifiable master) once, when a generation is first seen */
+        rc = hk_master_check_policy(&list[i], t->allow_extractable,
+                                    seen == NULL ? t->warn : NULL, t->warn_arg);
         if (rc != HSMKEYS_OK) {
             if (at_open)
                 goto fail;

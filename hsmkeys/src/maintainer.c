@@ -484,7 +484,7 @@ static void *maint_main(void *arg)
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
         int forced = m->force == 2; /* hsmkeys_refresh: re-read the token too */
-        m->wake = 0;
+        __atomic_store_n(&m->wake, 0, __ATOMIC_RELAXED);
         m->force = 0;
         m->cycles_begun++;
         pthread_mutex_unlock(&m->lock);
@@ -535,7 +535,7 @@ int hk_maint_start(struct hsmkeys_ctx *ctx)
     pthread_mutex_lock(&m->lock);
     if (m->started_fork != hk_fork_generation() + 1) {
         m->stop = m->exited = m->orphan = 0;
-        m->wake = 0;
+        __atomic_store_n(&m->wake, 0, __ATOMIC_RELAXED);
         /* the condition variable uses the monotonic clock (timedwait above) */
         {
             pthread_condattr_t ca;
@@ -568,7 +568,7 @@ void hk_maint_wake(struct hsmkeys_ctx *ctx)
     if (__atomic_load_n(&m->wake, __ATOMIC_RELAXED))
         return; /* already asked: one wake per cycle, whatever the handshake rate */
     pthread_mutex_lock(&m->lock);
-    m->wake = 1;
+    __atomic_store_n(&m->wake, 1, __ATOMIC_RELAXED);
     pthread_cond_signal(&m->wake_cond);
     pthread_mutex_unlock(&m->lock);
 }
@@ -632,7 +632,7 @@ int hk_maint_stop(struct hsmkeys_ctx *ctx)
         pthread_detach(th);
         return 0;
     }
-    m->started_fork = 0;
+    __atomic_store_n(&m->started_fork, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&m->lock);
     pthread_join(th, NULL);
     return 1;

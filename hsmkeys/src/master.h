@@ -30,6 +30,10 @@ typedef struct hk_master {
     unsigned char tag[HK_TAG_LEN];/* name tag for the configured domain */
     int sensitive, extractable;   /* 1, 0, or -1 if unreadable */
     int always_sensitive, never_extractable, wrap_with_trusted;
+    /* usages other than CKA_SIGN, and whether the object can change or be
+     * copied with other attributes: 1, 0, or -1 if unreadable */
+    int derive, encrypt, decrypt, wrap, unwrap;
+    int modifiable, copyable;
     CK_KEY_TYPE key_type;
 } hk_master;
 
@@ -39,8 +43,10 @@ void hk_master_id_encode(uint32_t generation, int64_t activation,
 int hk_master_id_decode(const unsigned char *id, size_t len,
                         uint32_t *generation, int64_t *activation);
 
-/* Find every secret key matching the URI's object label/id, read its
- * attributes, and sort by activation.  *out is malloc'd (free()).
+/* Find every secret key matching the URI's object label/id (all of them:
+ * C_FindObjects is called until it returns none), read its attributes, and
+ * sort by activation.  Two masters of one generation are refused ("two
+ * masters of generation N").  *out is malloc'd (free()).
  * Returns HSMKEYS_OK, HSMKEYS_E_NO_MASTER, HSMKEYS_E_TOKEN, HSMKEYS_E_NOMEM. */
 int hk_master_find(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u,
                    hk_master **out, size_t *n) HK_WARN_UNUSED;
@@ -52,11 +58,19 @@ int hk_master_list(hk_module *m, CK_SESSION_HANDLE s, const hk_uri *u,
  * token is refused: servers could pick different keys for one name. */
 int hk_master_duplicate(const hk_master *list, size_t n, uint32_t *generation);
 
-/* Refuse a master that is not SENSITIVE, or EXTRACTABLE (unless
- * allow_extractable), or EXTRACTABLE without WRAP_WITH_TRUSTED (always).
- * Returns HSMKEYS_OK or HSMKEYS_E_UNSAFE_MASTER with a message saying how
- * to fix it. */
-int hk_master_check_policy(const hk_master *mk, int allow_extractable) HK_WARN_UNUSED;
+/* The one judge of a master's attributes, used by hsmkeys_open and by
+ * hsmkeys-tool alike.  Refuses a master that is not SENSITIVE, or
+ * EXTRACTABLE (unless allow_extractable), or EXTRACTABLE without
+ * WRAP_WITH_TRUSTED (always), or that has CKA_DERIVE, CKA_ENCRYPT,
+ * CKA_DECRYPT, CKA_WRAP or CKA_UNWRAP set (the message names the attribute
+ * and the fix).  A master that is still CKA_MODIFIABLE or CKA_COPYABLE is
+ * accepted with one warning each through warn (may be NULL), unless it is
+ * a clonable generation not yet sealed (extractable: seal clears both).
+ * Returns HSMKEYS_OK, HSMKEYS_E_NO_MASTER (wrong key type) or
+ * HSMKEYS_E_UNSAFE_MASTER. */
+typedef void (*hk_master_warn_fn)(void *arg, const char *msg);
+int hk_master_check_policy(const hk_master *mk, int allow_extractable,
+                           hk_master_warn_fn warn, void *warn_arg) HK_WARN_UNUSED;
 
 /* PRF adapter for kdf.h: arg is a struct hk_master_prf. */
 struct hk_master_prf {

@@ -31,7 +31,9 @@ struct hk_module {
     unsigned refs;
     pid_t pid;           /* process that initialised it */
     unsigned generation; /* bumped on every re-initialisation */
-    int we_initialized;  /* 0 if someone else did: do not finalize */
+    int we_initialized;  /* 1 only if C_Initialize returned CKR_OK in process
+                          * `pid`; else never C_Finalize it (another library,
+                          * e.g. libp11's engine, may hold sessions) */
 };
 
 _Thread_local uint64_t hk_p11_thread_calls;
@@ -65,6 +67,7 @@ const char *hk_ckr_name(CK_RV rv)
     N(CKR_WRAPPED_KEY_INVALID); N(CKR_WRAPPED_KEY_LEN_RANGE); N(CKR_WRAPPING_KEY_HANDLE_INVALID);
     N(CKR_WRAPPING_KEY_TYPE_INCONSISTENT); N(CKR_BUFFER_TOO_SMALL);
     N(CKR_CRYPTOKI_NOT_INITIALIZED); N(CKR_CRYPTOKI_ALREADY_INITIALIZED);
+    N(CKR_ACTION_PROHIBITED);
 #undef N
     default: return "CKR_(unknown)";
     }
@@ -286,23 +289,21 @@ int hk_module_check_fork(hk_module *m, unsigned *generation)
     pthread_mutex_lock(&hk_modules_lock);
     if (m->pid != me) {
         /* PKCS#11 asks a child to call C_Initialize.  Modules that reset
-         * themselves in a child answer CKR_OK.  A module that kept its state
-         * across fork (SoftHSM2 does) answers ALREADY_INITIALIZED: it is not
-         * finalized then, since that would also close the sessions of other
-         * libraries in this process (libp11's engine holding the server's
-         * private key); new sessions of our own are enough.  Anything else:
-         * finalize and start afresh. */
+         * themselves in a child answer CKR_OK: the module is then ours in
+         * this process.  A module that kept its state across fork (SoftHSM2
+         * does) answers ALREADY_INITIALIZED: it is not ours then (libp11's
+         * engine, holding the server's private key, may use it too) and is
+         * never finalized by this process; new sessions of our own are
+         * enough.  Anything else is an error: finalizing a module this
+         * process did not initialize could close another library's
+         * sessions. */
         rv = module_initialize(m);
-        if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-            (void)HK_FN(m, C_Finalize)(NULL);
-            rv = module_initialize(m);
-        }
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
             pthread_mutex_unlock(&hk_modules_lock);
             return hk_fail(HSMKEYS_E_MODULE, "re-initialising %s after fork failed: %s",
                            m->path, hk_ckr_name(rv));
         }
-        m->we_initialized = 1;
+        m->we_initialized = rv == CKR_OK;
         __atomic_add_fetch(&m->generation, 1, __ATOMIC_ACQ_REL);
         __atomic_store_n(&m->pid, me, __ATOMIC_RELEASE);
     }
@@ -315,6 +316,8 @@ int hk_module_reset_if_sole(hk_module *m)
 {
     CK_RV rv = CKR_OK;
     pthread_mutex_lock(&hk_modules_lock);
+    /* Only a module this process initialised itself, with CKR_OK (see
+     * hk_module_check_fork): else another library may hold sessions. */
     if (m->refs == 1 && m->we_initialized && m->pid == getpid()) {
         (void)HK_FN(m, C_Finalize)(NULL);
         rv = module_initialize(m);

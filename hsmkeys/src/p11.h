@@ -5,9 +5,10 @@
  * tie to any module) and shared process-wide: PKCS#11 allows one
  * C_Initialize per process, so every context using the same module path
  * shares one hk_module, reference counted.  After fork() the first caller in
- * the child finalizes and initialises the module again (network and PCIe HSMs
- * need it) and bumps the module's generation so each context knows to open a
- * new session and log in again.
+ * the child calls C_Initialize again (network and PCIe HSMs need it; a module
+ * that kept its state, like SoftHSM2, answers ALREADY_INITIALIZED and is then
+ * never finalized by this process) and bumps the module's generation so each
+ * context knows to open a new session and log in again.
  *
  * Every CK_RV passes through hk_p11_check(), the one checkpoint that turns
  * return values into hsmkeys_result codes with the function's name; tolerated
@@ -32,8 +33,8 @@ CK_FUNCTION_LIST_PTR hk_module_fns(const hk_module *m);
 const char *hk_module_path(const hk_module *m);
 
 /* If this process is a fork child of the one that initialised the module,
- * finalize and initialise again.  *generation receives the module's
- * generation: it changes on every re-initialisation.
+ * call C_Initialize again (never C_Finalize: see p11.c).  *generation
+ * receives the module's generation: it changes on every re-initialisation.
  * Returns HSMKEYS_OK or HSMKEYS_E_MODULE. */
 int hk_module_check_fork(hk_module *m, unsigned *generation) HK_WARN_UNUSED;
 
@@ -43,9 +44,12 @@ int hk_module_check_fork(hk_module *m, unsigned *generation) HK_WARN_UNUSED;
 extern _Thread_local uint64_t hk_p11_thread_calls;
 #define HK_FN(m, name) (hk_p11_thread_calls++, hk_module_fns(m)->name)
 
-/* If this process is the module's only user and initialised it, finalize
- * and initialise it again (a token list read while another process was
- * writing the token can come back empty).  Otherwise do nothing.
+/* If this process is the module's only user and initialised it itself
+ * (its C_Initialize returned CKR_OK in this process; after fork, a module
+ * answering CKR_CRYPTOKI_ALREADY_INITIALIZED is not ours), finalize and
+ * initialise it again (a token list read while another process was
+ * writing the token can come back empty).  Otherwise do nothing: another
+ * library in the process (libp11's engine) may hold sessions.
  * Returns HSMKEYS_OK or HSMKEYS_E_MODULE. */
 int hk_module_reset_if_sole(hk_module *m) HK_WARN_UNUSED;
 

@@ -5,11 +5,11 @@
  * by another user, or a buffer left in memory.  Files must be regular, not
  * symlinks, owned by the caller or root (any owner when the caller is
  * root), and not accessible by group or others.  The PIN goes straight into locked memory; the read buffer is
- * wiped on every path.
+ * wiped on every path.  The prompt reads the terminal with read(2) and echo
+ * off, never through stdio (whose buffer would outlive the call).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -103,28 +103,45 @@ int hk_pin_prompt(const char *prompt, hk_secret *pin)
 {
     char buf[HK_PIN_MAX + 1];
     struct termios old, quiet;
-    FILE *tty;
-    int have_termios;
+    size_t got = 0;
+    ssize_t n;
+    char c;
+    int fd, have_termios, too_long = 0;
 
+    /* read(2) on the terminal itself, one byte at a time: no stdio FILE
+     * buffer, which would keep a copy of the PIN in freed heap memory. */
     memset(pin, 0, sizeof *pin);
-    tty = fopen("/dev/tty", "r+");
-    if (tty == NULL)
+    fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
         return hk_fail(HSMKEYS_E_PIN, "no terminal to ask for the PIN: give a PIN "
                        "file with --pin-source (mode 0600)");
-    have_termios = tcgetattr(fileno(tty), &old) == 0;
+    have_termios = tcgetattr(fd, &old) == 0;
     if (have_termios) {
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
-        (void)tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+        (void)tcsetattr(fd, TCSAFLUSH, &quiet);
     }
-    fputs(prompt, tty);
-    fflush(tty);
+    (void)!write(fd, prompt, strlen(prompt));
     memset(buf, 0, sizeof buf);
-    if (fgets(buf, sizeof buf, tty) == NULL)
-        buf[0] = '\0';
+    for (;;) {
+        n = read(fd, &c, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || c == '\n' || c == '\r')
+            break;
+        if (got < HK_PIN_MAX)
+            buf[got++] = c;
+        else
+            too_long = 1;
+    }
+    c = 0;
     if (have_termios)
-        (void)tcsetattr(fileno(tty), TCSAFLUSH, &old);
-    fputs("\n", tty);
-    fclose(tty);
-    return pin_from_buffer(buf, strnlen(buf, sizeof buf), pin, "the PIN entered");
+        (void)tcsetattr(fd, TCSAFLUSH, &old);
+    (void)!write(fd, "\n", 1);
+    close(fd);
+    if (too_long) {
+        hsmkeys_wipe(buf, sizeof buf);
+        return hk_fail(HSMKEYS_E_PIN, "the PIN entered is longer than %d bytes", HK_PIN_MAX);
+    }
+    return pin_from_buffer(buf, got, pin, "the PIN entered");
 }

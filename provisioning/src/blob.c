@@ -23,9 +23,9 @@ static int sha256(const unsigned char *p, size_t n, unsigned char out[32])
     return EVP_Digest(p, n, out, &l, EVP_sha256(), NULL) && l == 32 ? 0 : -1;
 }
 
-size_t hkt_blob_encode(const struct hkt_blob *b, unsigned char *out)
+size_t hkt_blob_encode_body(struct hkt_blob *b, unsigned char *out)
 {
-    size_t ll = strlen(b->label), n = 0;
+    size_t ll = strnlen(b->label, sizeof b->label), n = 0;
     if (ll == 0 || ll > HKT_BLOB_MAX_LABEL || b->wrapped_len == 0 || b->wrapped_len > HKT_BLOB_MAX_WRAPPED)
         return 0;
     memcpy(out, magic, 4); n = 4;
@@ -40,6 +40,17 @@ size_t hkt_blob_encode(const struct hkt_blob *b, unsigned char *out)
     out[n++] = (unsigned char)(b->wrapped_len >> 8);
     out[n++] = (unsigned char)b->wrapped_len;
     memcpy(out + n, b->wrapped, b->wrapped_len); n += b->wrapped_len;
+    if (sha256(out, n, b->body_digest) != 0)
+        return 0;
+    return n;
+}
+
+size_t hkt_blob_encode(struct hkt_blob *b, unsigned char *out)
+{
+    size_t n = hkt_blob_encode_body(b, out);
+    if (n == 0)
+        return 0;
+    memcpy(out + n, b->mac, HKT_BLOB_MAC_LEN); n += HKT_BLOB_MAC_LEN;
     if (sha256(out, n, out + n) != 0)
         return 0;
     return n + 32;
@@ -48,11 +59,19 @@ size_t hkt_blob_encode(const struct hkt_blob *b, unsigned char *out)
 int hkt_blob_decode(const unsigned char *in, size_t len, struct hkt_blob *b)
 {
     const size_t fixed = 4 + 1 + 1 + HKT_FP_LEN + HK_MASTER_ID_LEN + 4 + HK_CHECK_VALUE_LEN + 1;
+    const size_t tail = HKT_BLOB_MAC_LEN + 32;
     unsigned char sum[32];
-    memset(b, 0, sizeof *b);
+    memset(b, 0, sizeof b[0]);
     if (len < 4 || memcmp(in, magic, 4)) {
         hkt_err("not an hsmkeys wrapped-master blob (bad magic): use the file written by "
                 "'hsmkeys-tool wrap' on host A");
+        return -1;
+    }
+    if (len >= 5 && in[4] == 0x01) {
+        hkt_err("blob format version 1 (an older hsmkeys-tool) does not authenticate its "
+                "header (generation, activation, label, key type): nothing was imported; ask "
+                "host A's operator to wrap again with this hsmkeys-tool (format %d)",
+                HKT_BLOB_VERSION);
         return -1;
     }
     if (len < 5 || in[4] != HKT_BLOB_VERSION) {
@@ -60,7 +79,7 @@ int hkt_blob_decode(const unsigned char *in, size_t len, struct hkt_blob *b)
                 len < 5 ? -1 : in[4], HKT_BLOB_VERSION);
         return -1;
     }
-    if (len < fixed + 2 + 32)
+    if (len < fixed + 2 + tail)
         goto corrupt;
     if (sha256(in, len - 32, sum) != 0 || memcmp(sum, in + len - 32, 32))
         goto corrupt;
@@ -76,7 +95,7 @@ int hkt_blob_decode(const unsigned char *in, size_t len, struct hkt_blob *b)
     n += 4;
     memcpy(b->kcv, in + n, HK_CHECK_VALUE_LEN); n += HK_CHECK_VALUE_LEN;
     size_t ll = in[n++];
-    if (ll == 0 || ll > HKT_BLOB_MAX_LABEL || n + ll + 2 > len - 32)
+    if (ll == 0 || ll > HKT_BLOB_MAX_LABEL || n + ll + 2 > len - tail)
         goto corrupt;
     memcpy(b->label, in + n, ll); n += ll;
     b->label[ll] = 0;
@@ -84,9 +103,13 @@ int hkt_blob_decode(const unsigned char *in, size_t len, struct hkt_blob *b)
         goto corrupt;
     b->wrapped_len = (size_t)in[n] << 8 | in[n + 1];
     n += 2;
-    if (b->wrapped_len == 0 || b->wrapped_len > HKT_BLOB_MAX_WRAPPED || n + b->wrapped_len != len - 32)
+    if (b->wrapped_len == 0 || b->wrapped_len > HKT_BLOB_MAX_WRAPPED || n + b->wrapped_len != len - tail)
         goto corrupt;
     memcpy(b->wrapped, in + n, b->wrapped_len);
+    n += b->wrapped_len;
+    if (sha256(in, n, b->body_digest) != 0)
+        goto corrupt;
+    memcpy(b->mac, in + n, HKT_BLOB_MAC_LEN);
     return 0;
 corrupt:
     hkt_err("blob is corrupted or truncated (checksum or length mismatch): ask host A's operator "

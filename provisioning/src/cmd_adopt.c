@@ -88,7 +88,7 @@ static int judge(struct hkt_conn *c, hk_master *k, uint32_t gen, unsigned char k
     CK_ULONG vlen = 0;
     CK_ATTRIBUTE a = {CKA_VALUE_LEN, &vlen, sizeof vlen};
     k->generation = gen; /* messages name the generation it would get */
-    if (hk_master_check_policy(k, 1) != HSMKEYS_OK) {
+    if (hk_master_check_policy(k, 1, hkt_warn_cb, NULL) != HSMKEYS_OK) {
         hkt_err("refused, the key was not changed: %s", hsmkeys_last_error());
         return -1;
     }

@@ -5,8 +5,9 @@
  * Owns: the master's attribute template and its CKA_ID (master.h: 'HK' 01 ||
  * generation || activation).  Threat: a master that leaves the token in
  * plaintext.  It is generated inside the token (CKM_GENERIC_SECRET_KEY_GEN),
- * SENSITIVE, and either non-extractable or extractable only under a trusted
- * wrapping key (WRAP_WITH_TRUSTED), never anything looser; imported bytes are
+ * SENSITIVE, sign-only, and either non-extractable and non-modifiable or
+ * extractable only under a trusted wrapping key (WRAP_WITH_TRUSTED) until
+ * sealed, never anything looser (template.c); imported bytes are
  * accepted only behind an explicit test-only flag.  Rotation refuses
  * duplicate generations and activation times that are not in the future.
  */
@@ -36,13 +37,20 @@ static int add_generation(struct hkt_conn *c, uint32_t gen, int64_t act, int clo
     if (hkt_master_id_free(c, id, gen) != 0)
         return -1;
     hkt_master_tmpl_init(&m, CKK_GENERIC_SECRET, 1, clonable, c->label, id);
-    if (value) {
+    if (value)
         hkt_master_tmpl_add(&m, CKA_VALUE, value->data, value->len);
-        rv = c->f->C_CreateObject(c->session, m.attrs, m.n, out);
-    } else {
-        CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+    else
         hkt_master_tmpl_add(&m, CKA_VALUE_LEN, &vlen, sizeof vlen);
-        rv = c->f->C_GenerateKey(c->session, &mech, m.attrs, m.n, out);
+    for (int attempt = 0;; attempt++) {
+        CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+        if (value)
+            rv = c->f->C_CreateObject(c->session, m.attrs, m.n, out);
+        else
+            rv = c->f->C_GenerateKey(c->session, &mech, m.attrs, m.n, out);
+        /* A module without CKA_COPYABLE (NSS softokn) refuses the template. */
+        if (rv == CKR_OK || attempt > 0 || !hkt_copyable_refused(rv) ||
+            !hkt_master_tmpl_drop(&m, CKA_COPYABLE))
+            break;
     }
     if (hk_p11_check(rv, value ? "C_CreateObject" : "C_GenerateKey") != HSMKEYS_OK) {
         hkt_err_lib("creating the master generation");
@@ -72,7 +80,7 @@ static int report_new(struct hkt_conn *c, uint32_t gen, CK_OBJECT_HANDLE h)
                 gen, c->label);
         goto out;
     }
-    if (hk_master_check_policy(mk, 1) != HSMKEYS_OK) {
+    if (hk_master_check_policy(mk, 1, hkt_warn_cb, NULL) != HSMKEYS_OK) {
         hkt_err_lib("the token did not apply the requested attributes; the key was removed");
         goto out;
     }

@@ -10,6 +10,14 @@
  * tickets still inside the window, so destroy is refused until the last
  * epoch that encrypted with the generation is older than the decrypt window;
  * a scheduled generation can be cancelled while no server can have used it.
+ * Sealing copies the generation into an object that is neither extractable
+ * nor modifiable (C_CopyObject with EXTRACTABLE=FALSE then MODIFIABLE=FALSE:
+ * SoftHSM2 2.6.1 takes them in that order only, and refuses
+ * CKA_MODIFIABLE=FALSE in C_SetAttributeValue), checks the copy's key check
+ * value, and only then destroys the clonable original.  NSS softokn copies
+ * a token key in place (same handle): nothing to destroy then.  A token
+ * that cannot copy gets EXTRACTABLE=FALSE set in place, with a warning that
+ * the generation stays modifiable.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +81,51 @@ static int clones_done(struct hkt_conn *c, uint32_t gen, int no_clone)
     return 0;
 }
 
+/* Seal one clonable generation (see the file comment). */
+static int seal_one(struct hkt_conn *c, const hk_master *mk)
+{
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE t[] = {{CKA_EXTRACTABLE, &no, sizeof no}, {CKA_MODIFIABLE, &no, sizeof no}};
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    unsigned char before[HK_CHECK_VALUE_LEN], after[HK_CHECK_VALUE_LEN];
+    CK_RV rv;
+
+    if (hkt_kcv(c, mk->handle, before) != 0)
+        return -1;
+    rv = c->f->C_CopyObject(c->session, mk->handle, t, 2, &h);
+    if (rv == CKR_OK) {
+        if (hk_attr_bool(c->module, c->session, h, CKA_EXTRACTABLE) != 0 ||
+            hk_attr_bool(c->module, c->session, h, CKA_MODIFIABLE) != 0 ||
+            hkt_kcv(c, h, after) != 0 || hk_ct_memcmp(before, after, sizeof after) != 0) {
+            hkt_err("the sealed copy of generation %u does not have the requested attributes "
+                    "or the same key check value; it was removed and the generation is "
+                    "unchanged", mk->generation);
+            if (h != mk->handle)
+                (void)hkt_destroy(c, h, "the sealed copy");
+            return -1;
+        }
+        if (h != mk->handle && hkt_destroy(c, mk->handle, "the clonable original") != 0) {
+            (void)hkt_destroy(c, h, "the sealed copy");
+            return -1;
+        }
+        return 0;
+    }
+    /* No copy on this token: seal in place; it stays modifiable. */
+    CK_ATTRIBUTE a = {CKA_EXTRACTABLE, &no, sizeof no};
+    if (hk_p11_check(c->f->C_SetAttributeValue(c->session, mk->handle, &a, 1),
+                     "C_SetAttributeValue") != HSMKEYS_OK ||
+        hk_attr_bool(c->module, c->session, mk->handle, CKA_EXTRACTABLE) != 0) {
+        hkt_err_lib("sealing");
+        return -1;
+    }
+    char msg[256];
+    snprintf(msg, sizeof msg, "token '%s' refused to copy generation %u into a non-modifiable "
+             "object (C_CopyObject: %s): it is sealed in place and stays CKA_MODIFIABLE",
+             c->token_label, mk->generation, hk_ckr_name(rv));
+    hkt_warn_cb(NULL, msg);
+    return 0;
+}
+
 int hkt_cmd_seal(struct hkt_opts *o)
 {
     struct hkt_conn c;
@@ -103,15 +156,10 @@ int hkt_cmd_seal(struct hkt_opts *o)
             hkt_info("generation %u is already sealed", m[i].generation);
             continue;
         }
-        CK_BBOOL no = CK_FALSE;
-        CK_ATTRIBUTE a = {CKA_EXTRACTABLE, &no, sizeof no};
-        if (hk_p11_check(c.f->C_SetAttributeValue(c.session, m[i].handle, &a, 1), "C_SetAttributeValue") != HSMKEYS_OK ||
-            hk_attr_bool(c.module, c.session, m[i].handle, CKA_EXTRACTABLE) != 0) {
-            hkt_err_lib("sealing");
+        if (seal_one(&c, &m[i]) != 0)
             goto out;
-        }
-        hkt_info("sealed generation %u of '%s' on token '%s': no longer extractable", m[i].generation,
-                 c.label, c.token_label);
+        hkt_info("sealed generation %u of '%s' on token '%s': no longer extractable nor "
+                 "modifiable", m[i].generation, c.label, c.token_label);
     }
     if (n == 0)
         hkt_err("token '%s' holds no master '%s'", c.token_label, c.label);

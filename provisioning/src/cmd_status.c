@@ -168,7 +168,7 @@ static void show_master(struct hkt_conn *c, const hk_master *mk, const hk_master
     hkt_info("    sensitive=%s extractable=%s always-sensitive=%s never-extractable=%s "
              "wrap-with-trusted=%s", yn(mk->sensitive), yn(mk->extractable), yn(mk->always_sensitive),
              yn(mk->never_extractable), yn(mk->wrap_with_trusted));
-    if (hk_master_check_policy(mk, 1) != HSMKEYS_OK)
+    if (hk_master_check_policy(mk, 1, hkt_warn_cb, NULL) != HSMKEYS_OK)
         hkt_info("    DANGER: %s", hsmkeys_last_error());
     else if (mk->extractable == 1)
         hkt_info("    clonable: seal it once every clone holds it (hsmkeys-tool seal)");

@@ -10,6 +10,10 @@
  * vouched for: CKA_TRUSTED can only be set by the SO, and a master marked
  * WRAP_WITH_TRUSTED can only be wrapped by such keys.
  */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tool.h"
@@ -143,6 +147,69 @@ int hkt_cmd_transport_export(struct hkt_opts *o)
     return ret;
 }
 
+/* Hex digits only, lower case: how operators read a fingerprint out. */
+static int fp_normalise(const char *in, char out[2 * HKT_FP_LEN + 1])
+{
+    size_t n = 0;
+    for (const char *p = in; *p; p++) {
+        if (*p == ' ' || *p == ':' || *p == '-' || *p == '\t')
+            continue;
+        if (!isxdigit((unsigned char)*p) || n == 2 * HKT_FP_LEN)
+            return -1;
+        out[n++] = (char)tolower((unsigned char)*p);
+    }
+    out[n] = 0;
+    return n == 2 * HKT_FP_LEN ? 0 : -1;
+}
+
+/* The fingerprint host B's operator read out, from --expect-fingerprint or
+ * typed on the terminal, must equal the file's before anything is created.
+ * Returns 0, or an HKT_EXIT_* code (message printed). */
+static int confirm_fingerprint(const struct hkt_opts *o, const char *hex)
+{
+    char want[2 * HKT_FP_LEN + 1], line[256];
+    size_t n = 0;
+    if (o->expect_fp) {
+        if (fp_normalise(o->expect_fp, want) != 0) {
+            hkt_err("--expect-fingerprint %s: not a SHA-256 fingerprint (64 hex digits, as "
+                    "'hsmkeys-tool transport-export' prints it on host B)", o->expect_fp);
+            return HKT_EXIT_USAGE;
+        }
+    } else {
+        int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) {
+            hkt_err("trust needs --expect-fingerprint HEX: the fingerprint host B's operator "
+                    "read out to you over another channel (there is no terminal to type it "
+                    "on). Nothing was trusted");
+            return HKT_EXIT_USAGE;
+        }
+        dprintf(fd, "%s holds a public key with fingerprint\n  %s\nType the fingerprint "
+                "host B's operator read out to you: ", o->in, hex);
+        char ch;
+        ssize_t r;
+        while ((r = read(fd, &ch, 1)) == 1 || (r < 0 && errno == EINTR)) {
+            if (r < 0)
+                continue;
+            if (ch == '\n' || ch == '\r')
+                break;
+            if (n < sizeof line - 1)
+                line[n++] = ch;
+        }
+        line[n] = 0;
+        close(fd);
+        if (fp_normalise(line, want) != 0) {
+            hkt_err("what was typed is not a fingerprint (64 hex digits): nothing was trusted");
+            return HKT_EXIT_FAIL;
+        }
+    }
+    if (strcmp(want, hex) != 0) {
+        hkt_err("%s has fingerprint %s, not %s as host B's operator read out: this is not "
+                "host B's key (swapped or mistyped). Nothing was trusted", o->in, hex, want);
+        return HKT_EXIT_FAIL;
+    }
+    return 0;
+}
+
 int hkt_cmd_trust(struct hkt_opts *o)
 {
     struct hkt_conn c;
@@ -158,6 +225,9 @@ int hkt_cmd_trust(struct hkt_opts *o)
     if (hkt_pubkey_read(o->in, &mod, &ml, &exp, &el, fp) != 0)
         return HKT_EXIT_FAIL;
     hkt_hex(hex, fp, sizeof fp);
+    if ((ret = confirm_fingerprint(o, hex)) != 0)
+        goto done;
+    ret = HKT_EXIT_FAIL;
     if (hkt_conn_open(&c, o, HKT_LOGIN_SO) != 0)
         goto done;
     CK_OBJECT_HANDLE h;
@@ -199,7 +269,6 @@ int hkt_cmd_trust(struct hkt_opts *o)
     }
     hkt_info("trusted transport key '%s' on token '%s'", label, c.token_label);
     hkt_info("fingerprint %s", hex);
-    hkt_info("compare this fingerprint with host B's operator over the phone before wrapping");
     ret = HKT_EXIT_OK;
 out:
     hkt_conn_close(&c);

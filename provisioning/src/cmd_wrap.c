@@ -9,9 +9,12 @@
  * Threat: wrapping to a key the SO has not vouched for (refused, and the
  * token refuses too: WRAP_WITH_TRUSTED), a blob substituted in transit
  * (refused unless its key check value matches the one A's operator reads
- * out), a blob for another token (refused before any unwrap), and a
- * half-imported master (the key is unwrapped as a session object, checked,
- * and only then copied into the token).
+ * out), a blob whose header was edited (generation, activation, label, key
+ * type: refused unless the header MAC, computed by A's token with the
+ * master, matches the one B's token computes with the unwrapped key), a
+ * blob for another token (refused before any unwrap), and a half-imported
+ * master (the key is unwrapped as a session object and checked; only then
+ * is it unwrapped again as a token object, checked again, and kept).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,23 @@ static const hk_master *pick(const hk_master *m, size_t n, long gen)
             best = &m[i];
     }
     return best;
+}
+
+/* The blob's header MAC, computed by the token with `key` (blob.h). */
+static int blob_mac(struct hkt_conn *c, CK_OBJECT_HANDLE key, const struct hkt_blob *b,
+                    unsigned char mac[HKT_BLOB_MAC_LEN])
+{
+    struct hk_master_prf prf;
+    memset(&prf, 0, sizeof prf);
+    prf.module = c->module;
+    prf.session = c->session;
+    prf.key = key;
+    if (hk_kdf_counter(hk_master_prf, &prf, HKT_BLOB_MAC_LABEL, b->body_digest,
+                       sizeof b->body_digest, mac, HKT_BLOB_MAC_LEN) != HSMKEYS_OK) {
+        hkt_err_lib("computing the blob's header MAC with the master");
+        return -1;
+    }
+    return 0;
 }
 
 static int record_wrap(struct hkt_conn *c, uint32_t gen, const unsigned char fp[HKT_FP_LEN])
@@ -104,7 +124,7 @@ int hkt_cmd_wrap(struct hkt_opts *o)
                 c.label, o->generation >= 0 ? " of that generation" : "", c.token_label);
         goto out;
     }
-    if (hk_master_check_policy(mk, 1) != HSMKEYS_OK) {
+    if (hk_master_check_policy(mk, 1, hkt_warn_cb, NULL) != HSMKEYS_OK) {
         hkt_err_lib("refusing to wrap");
         goto out;
     }
@@ -130,7 +150,13 @@ int hkt_cmd_wrap(struct hkt_opts *o)
         goto out;
     }
     b.wrapped_len = wl;
-    size_t len = hkt_blob_encode(&b, out);
+    size_t len = hkt_blob_encode_body(&b, out);
+    if (len != 0 && blob_mac(&c, mk->handle, &b, b.mac) != 0) {
+        hsmkeys_wipe(b.wrapped, sizeof b.wrapped);
+        goto out;
+    }
+    if (len != 0)
+        len = hkt_blob_encode(&b, out);
     hsmkeys_wipe(b.wrapped, sizeof b.wrapped);
     if (len == 0) {
         hkt_err("cannot encode the blob (label longer than %d?)", HKT_BLOB_MAX_LABEL);
@@ -177,25 +203,34 @@ static int unwrap_key(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HA
     return -1;
 }
 
-/* C_UnwrapKey into a master object (token or session object). */
+/* C_UnwrapKey into a master object (token or session object), with the
+ * final attributes (template.c); once more without CKA_COPYABLE for a
+ * module that lacks it. */
 static CK_RV unwrap_as(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE priv,
                        CK_BBOOL token, CK_OBJECT_HANDLE *h)
 {
     struct hkt_master_tmpl m;
     CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0};
     CK_MECHANISM mech = {CKM_RSA_PKCS_OAEP, &op, sizeof op};
+    CK_RV rv;
 
     /* A clone is never extractable: only host A's copy may be wrapped. */
     hkt_master_tmpl_init(&m, b->key_type, token, 0, b->label, b->id);
-    *h = CK_INVALID_HANDLE;
-    return c->f->C_UnwrapKey(c->session, &mech, priv, (unsigned char *)b->wrapped,
-                             b->wrapped_len, m.attrs, m.n, h);
+    for (int attempt = 0;; attempt++) {
+        *h = CK_INVALID_HANDLE;
+        rv = c->f->C_UnwrapKey(c->session, &mech, priv, (unsigned char *)b->wrapped,
+                               b->wrapped_len, m.attrs, m.n, h);
+        if (rv == CKR_OK || attempt > 0 || !hkt_copyable_refused(rv) ||
+            !hkt_master_tmpl_drop(&m, CKA_COPYABLE))
+            return rv;
+    }
 }
 
-/* The unwrapped key must have the blob's check value; else it is removed. */
-static int check_kcv(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE h)
+/* The unwrapped key must have the blob's check value, and compute the
+ * blob's header MAC: else the blob was substituted or edited. */
+static int check_unwrapped(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE h)
 {
-    unsigned char kcv[HK_CHECK_VALUE_LEN];
+    unsigned char kcv[HK_CHECK_VALUE_LEN], mac[HKT_BLOB_MAC_LEN];
     if (hkt_kcv(c, h, kcv) != 0)
         return -1;
     if (hk_ct_memcmp(kcv, b->kcv, sizeof kcv) != 0) {
@@ -203,12 +238,21 @@ static int check_kcv(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HAN
                 "nothing was imported. Ask host A for a fresh blob");
         return -1;
     }
+    if (blob_mac(c, h, b, mac) != 0)
+        return -1;
+    if (hk_ct_memcmp(mac, b->mac, sizeof mac) != 0) {
+        hkt_err("the blob's header (generation, activation, label, key type or format) was "
+                "changed after host A wrapped it: its header MAC does not match the master's; "
+                "nothing was imported. Ask host A for a fresh blob over a channel you trust");
+        return -1;
+    }
     return 0;
 }
 
-/* Session object -> check -> C_CopyObject into the token.  Modules that
- * cannot unwrap into a session object or copy a sensitive key get the key
- * unwrapped straight into the token, and removed again if the check fails. */
+/* Unwrap as a session object and check it; only then unwrap again into
+ * the token (checked again).  A module that cannot unwrap into a session
+ * object gets the key unwrapped straight into the token, and removed again
+ * if a check fails. */
 static int unwrap_checked(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE priv,
                           CK_OBJECT_HANDLE *out)
 {
@@ -222,17 +266,10 @@ static int unwrap_checked(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJEC
         return -1;
     rv = unwrap_as(c, b, priv, CK_FALSE, &tmp);
     if (rv == CKR_OK) {
-        if (check_kcv(c, b, tmp) != 0) {
-            (void)c->f->C_DestroyObject(c->session, tmp);
-            return -1;
-        }
-        CK_BBOOL yes = CK_TRUE;
-        CK_ATTRIBUTE tok = {CKA_TOKEN, &yes, sizeof yes};
-        rv = c->f->C_CopyObject(c->session, tmp, &tok, 1, out);
+        int bad = check_unwrapped(c, b, tmp);
         (void)c->f->C_DestroyObject(c->session, tmp);
-        if (rv == CKR_OK)
-            return 0;
-        *out = CK_INVALID_HANDLE;
+        if (bad)
+            return -1;
     } else if (rv != CKR_TEMPLATE_INCONSISTENT && rv != CKR_ATTRIBUTE_VALUE_INVALID &&
                rv != CKR_FUNCTION_NOT_SUPPORTED && rv != CKR_ATTRIBUTE_READ_ONLY) {
         if (hk_p11_check(rv, "C_UnwrapKey") != HSMKEYS_OK)
@@ -245,7 +282,7 @@ static int unwrap_checked(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJEC
         hkt_err_lib("unwrapping (a corrupted blob, or one made for another key)");
         return -1;
     }
-    if (check_kcv(c, b, *out) != 0) {
+    if (check_unwrapped(c, b, *out) != 0) {
         (void)hkt_destroy(c, *out, "the unchecked master");
         *out = CK_INVALID_HANDLE;
         return -1;
@@ -316,7 +353,7 @@ int hkt_cmd_unwrap(struct hkt_opts *o)
         hkt_err("the imported generation %u cannot be found by label '%s'", gen, b.label);
         goto out;
     }
-    if (hk_master_check_policy(mk, 0) != HSMKEYS_OK) {
+    if (hk_master_check_policy(mk, 0, hkt_warn_cb, NULL) != HSMKEYS_OK) {
         hkt_err_lib("the imported master does not meet the policy; it was removed");
         goto out;
     }
@@ -324,7 +361,8 @@ int hkt_cmd_unwrap(struct hkt_opts *o)
     hkt_hex(hex, b.kcv, sizeof b.kcv);
     hkt_fmt_time(act, when, sizeof when);
     hkt_info("imported generation %u of '%s' (active from %s) into token '%s': sensitive, "
-             "non-extractable", gen, b.label, when, c.token_label);
+             "non-extractable, non-modifiable; header authenticated", gen, b.label, when,
+             c.token_label);
     hkt_info("kcv %u %s", gen, hex);
     h = CK_INVALID_HANDLE;
     ret = HKT_EXIT_OK;

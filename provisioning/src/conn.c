@@ -151,6 +151,18 @@ static int find_token(struct hkt_conn *c, const char *mod, const char *args)
     return 0;
 }
 
+int hkt_uri_refuse_pin(const char *uri)
+{
+    if (uri && strcasestr(uri, "pin-value")) {
+        hkt_err("--uri carries pin-value=, which every local user can read in the process "
+                "list and which stays in shell history: remove it; put the PIN in a file of "
+                "mode 0600 and use pin-source=FILE (or --pin-source FILE), or let the tool "
+                "prompt on the terminal");
+        return -1;
+    }
+    return 0;
+}
+
 int hkt_conn_open(struct hkt_conn *c, const struct hkt_opts *o, int who)
 {
     char buf[512];
@@ -164,6 +176,10 @@ int hkt_conn_open(struct hkt_conn *c, const struct hkt_opts *o, int who)
         goto fail;
     if (hk_uri_parse(buf, &c->uri) != HSMKEYS_OK) {
         hkt_err_lib("token selection");
+        goto fail;
+    }
+    if (hk_uri_has_pin_value(c->uri)) { /* however it was spelled */
+        (void)hkt_uri_refuse_pin("pin-value");
         goto fail;
     }
     c->label = o->label ? o->label : hk_uri_object_label(c->uri);

@@ -55,9 +55,11 @@ static const struct hkt_cmd cmds[] = {
      "  The file holds only a public key and its fingerprint is printed:\n"
      "  safe to send by mail; read the fingerprint to host A's operator.\n"},
     {"trust", hkt_cmd_trust, "host A (security officer): import B's public key as trusted",
-     "--token LABEL|--uri URI --so-pin-source FILE --in PUBFILE [--name HOST]\n"
-     "  Creates a CKA_TRUSTED, WRAP-only public key object.  Check the printed\n"
-     "  fingerprint with host B's operator over another channel first.\n"},
+     "--token LABEL|--uri URI --so-pin-source FILE --in PUBFILE\n"
+     "       --expect-fingerprint HEX [--name HOST]\n"
+     "  Creates a CKA_TRUSTED, WRAP-only public key object, only if the file's\n"
+     "  fingerprint equals the one host B's operator read out (--expect-fingerprint,\n"
+     "  or typed in on the terminal when the option is absent).\n"},
     {"wrap", hkt_cmd_wrap, "host A: wrap a master generation for a trusted transport key",
      "--token LABEL|--uri URI --pin-source FILE --to PUBFILE --out BLOB [--generation N]\n"
      "  RSA-OAEP(SHA-1) wrap; the blob names the target key's fingerprint and\n"
@@ -116,7 +118,7 @@ static void usage_cmd(FILE *f, const struct hkt_cmd *c)
 enum {
     O_MODULE = 256, O_MODARGS, O_URI, O_TOKEN, O_LABEL, O_PIN, O_SOPIN, O_IN, O_OUT, O_TO,
     O_KCV, O_DOMAIN, O_FORMAT, O_NAME, O_EPOCH, O_LIFETIME, O_NOW, O_ACT_AT,
-    O_ACT_IN, O_GEN, O_CLONABLE, O_TESTS, O_NOCLONE, O_KEYLABEL, O_KEYID, O_HELP
+    O_ACT_IN, O_GEN, O_CLONABLE, O_TESTS, O_NOCLONE, O_KEYLABEL, O_KEYID, O_HELP, O_FP
 };
 
 static const struct option longopts[] = {
@@ -131,6 +133,7 @@ static const struct option longopts[] = {
     {"out", required_argument, NULL, O_OUT},
     {"to", required_argument, NULL, O_TO},
     {"expect-kcv", required_argument, NULL, O_KCV},
+    {"expect-fingerprint", required_argument, NULL, O_FP},
     {"domain", required_argument, NULL, O_DOMAIN},
     {"format", required_argument, NULL, O_FORMAT},
     {"name", required_argument, NULL, O_NAME},
@@ -187,6 +190,7 @@ static int parse(int argc, char **argv, struct hkt_opts *o, int *help)
         case O_OUT: o->out = optarg; break;
         case O_TO: o->to = optarg; break;
         case O_KCV: o->expect_kcv = optarg; break;
+        case O_FP: o->expect_fp = optarg; break;
         case O_DOMAIN: o->domain = optarg; break;
         case O_FORMAT: o->format = optarg; break;
         case O_NAME: o->name = optarg; break;
@@ -260,7 +264,7 @@ static int parse(int argc, char **argv, struct hkt_opts *o, int *help)
         hkt_err("give --token or --uri, not both");
         return -1;
     }
-    return 0;
+    return hkt_uri_refuse_pin(o->uri);
 }
 
 int main(int argc, char **argv)

@@ -5,12 +5,38 @@
 void hkt_master_tmpl_add(struct hkt_master_tmpl *m, CK_ATTRIBUTE_TYPE type, void *value,
                          CK_ULONG len)
 {
-    if (m->n < HKT_TMPL_MAX) {
-        m->attrs[m->n].type = type;
-        m->attrs[m->n].pValue = value;
-        m->attrs[m->n].ulValueLen = len;
-        m->n++;
+    CK_ULONG at = m->n;
+    if (m->n >= HKT_TMPL_MAX)
+        return;
+    /* CKA_MODIFIABLE stays last: SoftHSM2 2.6.1 applies a C_UnwrapKey
+     * template in order and refuses (CKR_ATTRIBUTE_READ_ONLY) attributes
+     * that follow MODIFIABLE=FALSE. */
+    if (at > 0 && m->attrs[at - 1].type == CKA_MODIFIABLE) {
+        m->attrs[at] = m->attrs[at - 1];
+        at--;
     }
+    m->attrs[at].type = type;
+    m->attrs[at].pValue = value;
+    m->attrs[at].ulValueLen = len;
+    m->n++;
+}
+
+int hkt_master_tmpl_drop(struct hkt_master_tmpl *m, CK_ATTRIBUTE_TYPE type)
+{
+    for (CK_ULONG i = 0; i < m->n; i++) {
+        if (m->attrs[i].type == type) {
+            memmove(&m->attrs[i], &m->attrs[i + 1], (m->n - i - 1) * sizeof m->attrs[0]);
+            m->n--;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int hkt_copyable_refused(CK_RV rv)
+{
+    return rv == CKR_GENERAL_ERROR || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
+           rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
 void hkt_master_tmpl_init(struct hkt_master_tmpl *m, CK_KEY_TYPE key_type, int token,
@@ -24,6 +50,9 @@ void hkt_master_tmpl_init(struct hkt_master_tmpl *m, CK_KEY_TYPE key_type, int t
     m->no = CK_FALSE;
     m->token = token ? CK_TRUE : CK_FALSE;
     m->extractable = extractable ? CK_TRUE : CK_FALSE;
+    /* Only a clonable generation may change later: seal copies it into a
+     * non-modifiable object, which needs it copyable (cmd_seal.c). */
+    m->changeable = m->extractable;
     memcpy(m->id, id, HK_MASTER_ID_LEN);
     hkt_master_tmpl_add(m, CKA_CLASS, &m->cls, sizeof m->cls);
     hkt_master_tmpl_add(m, CKA_KEY_TYPE, &m->key_type, sizeof m->key_type);
@@ -39,8 +68,10 @@ void hkt_master_tmpl_init(struct hkt_master_tmpl *m, CK_KEY_TYPE key_type, int t
     hkt_master_tmpl_add(m, CKA_WRAP, &m->no, sizeof m->no);
     hkt_master_tmpl_add(m, CKA_UNWRAP, &m->no, sizeof m->no);
     hkt_master_tmpl_add(m, CKA_DERIVE, &m->no, sizeof m->no);
+    hkt_master_tmpl_add(m, CKA_COPYABLE, &m->changeable, sizeof m->changeable);
     hkt_master_tmpl_add(m, CKA_LABEL, (void *)(uintptr_t)label, strlen(label));
     hkt_master_tmpl_add(m, CKA_ID, m->id, HK_MASTER_ID_LEN);
+    hkt_master_tmpl_add(m, CKA_MODIFIABLE, &m->changeable, sizeof m->changeable);
 }
 
 int hkt_master_id_free(struct hkt_conn *c, const unsigned char id[HK_MASTER_ID_LEN],

@@ -42,6 +42,7 @@ struct hkt_opts {
     const char *out;           /* --out */
     const char *to;            /* --to: transport public key file (wrap) */
     const char *expect_kcv;    /* --expect-kcv */
+    const char *expect_fp;     /* --expect-fingerprint (trust) */
     const char *domain;        /* --domain */
     const char *format;        /* --format pem|der */
     const char *name;          /* --name: host name recorded on a trusted key */
@@ -79,6 +80,8 @@ struct hkt_conn {
 int hkt_conn_open(struct hkt_conn *c, const struct hkt_opts *o, int login);
 void hkt_conn_close(struct hkt_conn *c);
 int hkt_read_pin(const char *source, const char *prompt, hk_secret *pin);
+/* Refuse a URI that carries pin-value (message printed): -1, else 0. */
+int hkt_uri_refuse_pin(const char *uri);
 const char *hkt_module_path(const struct hkt_opts *o);
 /* Build "pkcs11:token=<label>" style URIs with percent-encoding. */
 int hkt_uri_for(const char *attr, const char *value, char *out, size_t outlen);
@@ -87,6 +90,7 @@ int hkt_uri_for(const char *attr, const char *value, char *out, size_t outlen);
 void hkt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void hkt_err_lib(const char *what);  /* prints what + hsmkeys_last_error() */
 void hkt_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void hkt_warn_cb(void *arg, const char *msg); /* hk_master_check_policy's warnings */
 void hkt_hex(char *out, const unsigned char *p, size_t len); /* 2*len+1 */
 int hkt_unhex(const char *s, unsigned char *out, size_t len);
 int hkt_parse_time(const char *s, int64_t *out);     /* unix secs or ISO-8601 Z */

@@ -33,6 +33,12 @@ void hkt_err_lib(const char *what)
     hkt_err("%s: %s", what, m && *m ? m : "failed");
 }
 
+void hkt_warn_cb(void *arg, const char *msg)
+{
+    (void)arg;
+    fprintf(stderr, "hsmkeys-tool: warning: %s\n", msg);
+}
+
 void hkt_info(const char *fmt, ...)
 {
     va_list ap;

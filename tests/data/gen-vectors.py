@@ -20,24 +20,6 @@ def master(seed):
 cases = [("fleet", "www.example.com", 0), ("fleet", "www.example.com", 1),
          ("fleet", "www.example.com", 472222), ("fleet", "api.example.com", 472222),
          ("other", "www.example.com", 472222), ("fleet", "www.example.com", 2**48 - 1)]
-def static_cases():
-  for seed, domain, epoch in cases:
-    m = master(seed)
-    tag = kdf(m, b"hsmkeys key name v1", domain.encode(), 9)
-    keys = kdf(m, b"hsmkeys ticket key v1", domain.encode() + struct.pack(">Q", epoch), 64)
-    name = b"\x01" + tag + struct.pack(">Q", epoch)[2:]
-    kcv = kdf(m, b"hsmkeys key check value v1", b"", 8)
-    print(f"seed = {seed}\nmaster = {m.hex()}\ndomain = {domain}\nepoch = {epoch}\n"
-          f"name = {name.hex()}\naes = {keys[:32].hex()}\nhmac = {keys[32:].hex()}\nkcv = {kcv.hex()}\n")
-
-
-import sys as _sys
-if __name__ == "__main__" and _sys.argv[1:] == []:
-    static_cases()
-
-# --chain: the forward-erasable vectors (docs/DERIVATION.md, tests/data/chain-vectors.txt).
-# States are public test values too: S(g, x0) = SHA-256("hsmkeys test state:" || seed).
-import sys
 
 def chain_next(s, g, x):
     return kdf(s, b"hsmkeys chain v1", struct.pack(">IQ", g, x + 1), 32)
@@ -46,6 +28,8 @@ def xor(a, b):
     return bytes(p ^ q for p, q in zip(a, b))
 
 def chain_cases():
+    """The forward-erasable vectors (docs/DERIVATION.md, tests/data/chain-vectors.txt).
+    States are public test values too: S(g, x0) = SHA-256("hsmkeys test state:" || seed)."""
     for seed, domain, g, x0, steps in [("fleet", "www.example.com", 1, 472222, 3),
                                        ("fleet", "api.example.com", 2, 0, 2)]:
         m = master(seed)
@@ -64,5 +48,24 @@ def chain_cases():
                   f"hmac = {keys[32:].hex()}\ncache = {cache.hex()}\nepoch_kcv = {ekcv.hex()}\n")
             s = chain_next(s, g, x)
 
-if __name__ == "__main__" and sys.argv[1:] == ["--chain"]:
+import sys
+if len(sys.argv) > 1 and sys.argv[1] == "chain":
     chain_cases()
+    sys.exit(0)
+if len(sys.argv) > 1 and sys.argv[1] == "cache":
+    # the sealed session cache keys (docs/DERIVATION.md), tests/data/cache-key-vectors.txt
+    for seed, domain, epoch in cases[:5]:
+        m = master(seed)
+        keys = kdf(m, b"hsmkeys session cache v1", domain.encode() + struct.pack(">Q", epoch), 64)
+        print(f"seed = {seed}\ndomain = {domain}\nepoch = {epoch}\n"
+              f"seal = {keys[:32].hex()}\nid_key = {keys[32:].hex()}\n")
+    sys.exit(0)
+for seed, domain, epoch in cases:
+    m = master(seed)
+    tag = kdf(m, b"hsmkeys key name v1", domain.encode(), 9)
+    keys = kdf(m, b"hsmkeys ticket key v1", domain.encode() + struct.pack(">Q", epoch), 64)
+    name = b"\x01" + tag + struct.pack(">Q", epoch)[2:]
+    kcv = kdf(m, b"hsmkeys key check value v1", b"", 8)
+    print(f"seed = {seed}\nmaster = {m.hex()}\ndomain = {domain}\nepoch = {epoch}\n"
+          f"name = {name.hex()}\naes = {keys[:32].hex()}\nhmac = {keys[32:].hex()}\nkcv = {kcv.hex()}\n")
+

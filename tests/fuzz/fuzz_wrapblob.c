@@ -1,7 +1,7 @@
 /*
  * fuzz_wrapblob.c - the provisioning tool's wrapped-master file parser
  * (hkt_blob_decode, provisioning/src/blob.h): the file travels by mail and
- * is hostile until its checks pass.
+ * is hostile until its checks pass (format 2: header MAC, then checksum).
  *
  * Input: byte 0 = mode, then the file.  Mode bit 0 rewrites the trailing
  * SHA-256 to match, so the fuzzer gets past the checksum into the field
@@ -31,6 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     fz_check(b.wrapped_len >= 1 && b.wrapped_len <= HKT_BLOB_MAX_WRAPPED, "wrapped length bounded");
     fz_check(strlen(b.label) >= 1 && strlen(b.label) <= HKT_BLOB_MAX_LABEL, "label bounded");
+    fz_check(n >= HKT_BLOB_MAC_LEN + 32 + b.wrapped_len, "MAC and checksum inside the file");
+    fz_check(memcmp(b.mac, buf + n - 32 - HKT_BLOB_MAC_LEN, HKT_BLOB_MAC_LEN) == 0,
+             "the MAC is the one before the checksum");
     m = hkt_blob_encode(&b, again);
     fz_check(m == n && memcmp(again, buf, n) == 0, "decode then encode gives the same file");
     return 0;

@@ -126,6 +126,15 @@ feed once-down --once --uri "$S1_URI" --socket "$LAB/absent.sock" --ticket-keys-
 expect once-down 1 $? "unreachable"
 tap_ok $? "--once against an absent socket fails with a clear message"
 
+# The shipped systemd unit's --uri, as it is, with only the PIN file moved to
+# the lab's (its token is S1 as here): the feeder must find its module.
+UNIT=$HSMKEYS_ROOT/engine/haproxy/hsmkeys-haproxy-feeder.service
+unit_uri=$(sed -n 's/.*--uri "\([^"]*\)".*/\1/p' "$UNIT")
+lab_uri=${unit_uri//\/etc\/hsmkeys\/pin/$S1_PIN_FILE}
+feed unit-uri --once --uri "$lab_uri" --socket "$SOCK" --ticket-keys-id "#0"
+expect unit-uri 0 $? "loaded epochs"
+tap_ok $? "the shipped unit's URI names a module and works as shipped ($unit_uri)"
+
 chmod 666 "$SOCK"
 feed once-open --once --uri "$S1_URI" --socket "$SOCK" --ticket-keys-id "#0"
 expect once-open 0 $? "mode 0666" "show tls-keys"

@@ -76,7 +76,7 @@ __attribute__((noinline)) static void scrub_sanitizer_spills(void)
 #define T0     ((int64_t)1700000000 / EPOCH * EPOCH + 1)
 
 static int64_t now_s = T0;
-static int64_t clock_fn(void *arg) { (void)arg; return now_s; }
+static int64_t clock_fn(void *arg) { (void)arg; return __atomic_load_n(&now_s, __ATOMIC_RELAXED); }
 
 /* In a child: the 64 key bytes of `epoch`, masked, through a pipe. */
 static int expected_masked(uint64_t epoch, unsigned char masked[64])
@@ -187,7 +187,7 @@ int main(void)
 
     T_CASE("an epoch that left the window is wiped from memory") {
         hy_hits a, h, n;
-        now_s = T0 + 5 * EPOCH; /* e0 + 5: e0 is long out of the window */
+        __atomic_store_n(&now_s, T0 + 5 * EPOCH, __ATOMIC_RELAXED); /* e0 + 5: e0 is long out of the window */
         T_RC(hsmkeys_refresh(ctx), HSMKEYS_OK);
         scrub_sanitizer_spills();
         scan("AES key of the expired epoch", old, &a);

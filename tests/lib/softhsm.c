@@ -165,6 +165,8 @@ int t_master_import(const char *module, const char *token, const char *pin,
     CK_BBOOL sens = o->not_sensitive ? CK_FALSE : CK_TRUE;
     CK_BBOOL extr = o->extractable ? CK_TRUE : CK_FALSE;
     CK_BBOOL wwt = o->wrap_with_trusted ? CK_TRUE : CK_FALSE;
+    /* As hsmkeys-tool makes them: only a clonable master can change later. */
+    CK_BBOOL chg = o->modifiable || o->extractable ? CK_TRUE : CK_FALSE;
     unsigned char id[HK_MASTER_ID_LEN];
     const char *label = o->label ? o->label : "hsmkeys-master";
     CK_OBJECT_HANDLE h;
@@ -180,6 +182,10 @@ int t_master_import(const char *module, const char *token, const char *pin,
         { CKA_SENSITIVE, &sens, sizeof sens }, { CKA_EXTRACTABLE, &extr, sizeof extr },
         { CKA_WRAP_WITH_TRUSTED, &wwt, sizeof wwt },
         { CKA_SIGN, &yes, sizeof yes }, { CKA_VERIFY, &no, sizeof no },
+        { CKA_DERIVE, &no, sizeof no }, { CKA_ENCRYPT, &no, sizeof no },
+        { CKA_DECRYPT, &no, sizeof no }, { CKA_WRAP, &no, sizeof no },
+        { CKA_UNWRAP, &no, sizeof no },
+        { CKA_MODIFIABLE, &chg, sizeof chg }, { CKA_COPYABLE, &chg, sizeof chg },
         { CKA_LABEL, (void *)(uintptr_t)label, strlen(label) }, { CKA_ID, id, sizeof id },
         { CKA_VALUE, (void *)(uintptr_t)value, len },
     };
@@ -211,7 +217,8 @@ void t_uri(char *out, size_t len, const char *token, const char *pin_file)
              token, T_SOFTHSM_MODULE, pin_file);
 }
 
-static int64_t t_clock_read(void *arg) { return *(int64_t *)arg; }
+/* Atomic: the context's maintainer thread reads the clock while the test moves it. */
+static int64_t t_clock_read(void *arg) { return __atomic_load_n((int64_t *)arg, __ATOMIC_RELAXED); }
 static void t_quiet_log(void *arg, int level, const char *msg)
 {
     (void)arg;

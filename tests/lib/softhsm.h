@@ -40,6 +40,7 @@ typedef struct t_master_opts {
     int extractable;        /* CKA_EXTRACTABLE=TRUE */
     int wrap_with_trusted;  /* CKA_WRAP_WITH_TRUSTED=TRUE */
     int vendor_id;          /* use a non-hsmkeys CKA_ID (adopted master) */
+    int modifiable;         /* CKA_MODIFIABLE=TRUE (else TRUE only if extractable) */
 } t_master_opts;
 
 /* The known test master of a seed: SHA-256("hsmkeys test master:" || seed). */

@@ -45,6 +45,7 @@
 struct opts {
     const char *mode, *nss_dir, *pin_source, *label, *module, *softhsm_uri, *vectors;
     const char *sensitive, *extractable, *wwt;
+    const char *usages; /* --usages none|default: DERIVE..UNWRAP FALSE, or NSS's defaults */
     int no_args, tls13, n;
 };
 
@@ -142,6 +143,13 @@ static void print_attrs(struct p11 *p, CK_OBJECT_HANDLE h)
     printf("always_sensitive=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_ALWAYS_SENSITIVE)));
     printf("never_extractable=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_NEVER_EXTRACTABLE)));
     printf("wrap_with_trusted=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_WRAP_WITH_TRUSTED)));
+    printf("derive=%s encrypt=%s decrypt=%s wrap=%s unwrap=%s\n",
+           bool_name(hk_attr_bool(p->m, p->s, h, CKA_DERIVE)),
+           bool_name(hk_attr_bool(p->m, p->s, h, CKA_ENCRYPT)),
+           bool_name(hk_attr_bool(p->m, p->s, h, CKA_DECRYPT)),
+           bool_name(hk_attr_bool(p->m, p->s, h, CKA_WRAP)),
+           bool_name(hk_attr_bool(p->m, p->s, h, CKA_UNWRAP)));
+    printf("modifiable=%s\n", bool_name(hk_attr_bool(p->m, p->s, h, CKA_MODIFIABLE)));
     rv = HK_FN(p->m, C_GetAttributeValue)(p->s, h, &a, 1);
     /* Only the outcome is printed, never the bytes. */
     printf("value_read=%s", hk_ckr_name(rv));
@@ -173,8 +181,12 @@ static int cmd_import(void)
         { CKA_TOKEN, &yes, sizeof yes }, { CKA_PRIVATE, &yes, sizeof yes },
         { CKA_SENSITIVE, &yes, sizeof yes }, { CKA_EXTRACTABLE, &no, sizeof no },
         { CKA_SIGN, &yes, sizeof yes }, { CKA_VERIFY, &no, sizeof no },
+        /* as hsmkeys-tool makes masters: no other usage, not modifiable */
+        { CKA_DERIVE, &no, sizeof no }, { CKA_ENCRYPT, &no, sizeof no },
+        { CKA_DECRYPT, &no, sizeof no }, { CKA_WRAP, &no, sizeof no },
+        { CKA_UNWRAP, &no, sizeof no },
         { CKA_LABEL, (void *)(uintptr_t)O.label, strlen(O.label) }, { CKA_ID, id, sizeof id },
-        { CKA_VALUE, master.data, master.len },
+        { CKA_VALUE, master.data, master.len }, { CKA_MODIFIABLE, &no, sizeof no },
     };
     if (p11_open(&p) == 0) {
         rv = HK_FN(p.m, C_CreateObject)(p.s, t, sizeof t / sizeof t[0], &h);
@@ -204,8 +216,8 @@ static int cmd_generate(void)
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
     CK_ULONG len = 32;
-    CK_BBOOL yes = CK_TRUE, sens = CK_TRUE, extr = CK_FALSE, wwt = CK_FALSE;
-    CK_ATTRIBUTE t[10] = {
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE, sens = CK_TRUE, extr = CK_FALSE, wwt = CK_FALSE;
+    CK_ATTRIBUTE t[16] = {
         { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
         { CKA_VALUE_LEN, &len, sizeof len }, { CKA_TOKEN, &yes, sizeof yes },
         { CKA_PRIVATE, &yes, sizeof yes }, { CKA_SIGN, &yes, sizeof yes },
@@ -222,6 +234,12 @@ static int cmd_generate(void)
         t[n++] = (CK_ATTRIBUTE){ CKA_EXTRACTABLE, &extr, sizeof extr };
     if (tri(O.wwt, &wwt))
         t[n++] = (CK_ATTRIBUTE){ CKA_WRAP_WITH_TRUSTED, &wwt, sizeof wwt };
+    if (O.usages == NULL || strcmp(O.usages, "default")) {
+        static const CK_ATTRIBUTE_TYPE off[] = { CKA_DERIVE, CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP,
+                                                 CKA_UNWRAP };
+        for (size_t i = 0; i < 5; i++)
+            t[n++] = (CK_ATTRIBUTE){ off[i], &no, sizeof no };
+    }
     if (p11_open(&p) == 0) {
         rv = HK_FN(p.m, C_GenerateKey)(p.s, &mech, t, n, &h);
         printf("generate_key=%s\n", hk_ckr_name(rv));
@@ -329,7 +347,7 @@ static void usage(void)
     fprintf(stderr, "usage: nss-token import|generate|open|vectors|cross|bench --nss-dir DIR "
             "--pin-source FILE [--label L] [--module PATH] [--softhsm-uri URI] [--vectors FILE] "
             "[--sensitive yes|no|default] [--extractable yes|no|default] "
-            "[--wrap-with-trusted yes|no|default] [--no-module-args] "
+            "[--wrap-with-trusted yes|no|default] [--usages none|default] [--no-module-args] "
             "[--tls13] [--n N]\n");
     exit(2);
 }
@@ -357,6 +375,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--sensitive")) O.sensitive = v;
         else if (!strcmp(a, "--extractable")) O.extractable = v;
         else if (!strcmp(a, "--wrap-with-trusted")) O.wwt = v;
+        else if (!strcmp(a, "--usages")) O.usages = v;
         else if (!strcmp(a, "--n")) O.n = atoi(v);
         else usage();
         i++;

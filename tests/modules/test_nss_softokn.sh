@@ -78,8 +78,8 @@ sed -n 's/^message=/# /p' "$OUT/noargs.txt"
 tap_ok $? "hsmkeys-tool without --module-args fails naming module-args"
 
 # (6) masters generated inside NSS are judged by their attributes.
-gen_and_open() {   # gen_and_open LABEL SENSITIVE EXTRACTABLE
-    "$H" generate "${NSS[@]}" --label "$1" --sensitive "$2" --extractable "$3" >"$OUT/gen-$1.txt" 2>&1
+gen_and_open() {   # gen_and_open LABEL SENSITIVE EXTRACTABLE [--usages default]
+    "$H" generate "${NSS[@]}" --label "$1" --sensitive "$2" --extractable "$3" "${@:4}" >"$OUT/gen-$1.txt" 2>&1
     "$H" open "${NSS[@]}" --label "$1" >>"$OUT/gen-$1.txt" 2>&1
     printf '# generate sensitive=%s extractable=%s -> %s\n' "$2" "$3" \
         "$(grep -E '^(sensitive|extractable|value_read|open)=' "$OUT/gen-$1.txt" | tr '\n' ' ')"
@@ -96,6 +96,14 @@ tap_ok $? "generated SENSITIVE, EXTRACTABLE=FALSE (NEVER_EXTRACTABLE): hsmkeys a
 gen_and_open gen-notsens no no
 grep -q '^sensitive=TRUE' "$OUT/gen-gen-notsens.txt" && grep -q '^open=HSMKEYS_OK' "$OUT/gen-gen-notsens.txt"
 tap_ok $? "NSS makes a private token secret SENSITIVE even when asked for SENSITIVE=FALSE"
+
+gen_and_open gen-nss-usages yes no --usages default
+sed -n 's/^\(derive=.*\)/# NSS default usages of a generated secret: \1/p' "$OUT/gen-gen-nss-usages.txt"
+grep -q '^open=HSMKEYS_E_UNSAFE_MASTER' "$OUT/gen-gen-nss-usages.txt" &&
+    grep -qE '^message=.*CKA_(DERIVE|ENCRYPT|DECRYPT|WRAP|UNWRAP)=TRUE' "$OUT/gen-gen-nss-usages.txt"
+tap_ok $? "NSS's default usages for a generated secret (ENCRYPT, DERIVE...): hsmkeys refuses it, naming the attribute"
+grep -q '^modifiable=FALSE' "$OUT/import.txt"
+tap_ok $? "NSS accepts CKA_MODIFIABLE=FALSE at creation (the imported test master)"
 
 # hsmkeys-tool create on NSS, in a second db: NSS keeps one token key per
 # CKA_ID, so a second master of the same generation id (another label)

@@ -8,6 +8,18 @@
  *   hk-value unsafe MODULE TOKEN LABEL PINFILE GEN
  *       creates a generation that is EXTRACTABLE without WRAP_WITH_TRUSTED,
  *       the state hsmkeys-tool and the library must refuse.
+ *   hk-value attrs MODULE TOKEN LABEL PINFILE
+ *       prints each master's protection and usage attributes, one line per
+ *       generation ("gen 1: sensitive=1 extractable=0 modifiable=0 ...";
+ *       -1: unreadable).
+ *   hk-value count MODULE TOKEN LABEL PINFILE
+ *       prints how many secret keys the token holds, under any label.
+ *   hk-value tamper MODULE TOKEN LABEL PINFILE
+ *       what a user-PIN holder could try to re-flag a master: set
+ *       CKA_DERIVE=TRUE, rewrite CKA_ID (generation 9, activation 2033),
+ *       copy it with CKA_DERIVE=TRUE; prints the token's answer to each
+ *       ("gen 1: set_derive=CKR_... set_id=CKR_... copy_derive=CKR_...").
+ *       A copy the token made is destroyed again.
  *   hk-value attack MODULE TOKEN LABEL PINFILE PUBLABEL
  *       what a user-PIN holder could try without the tool: wrap every master
  *       with the (untrusted) public key labelled PUBLABEL, and with an AES
@@ -62,9 +74,11 @@ static int attack(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, const hk_master *
 
 int main(int argc, char **argv)
 {
-    if (argc < 6 || (strcmp(argv[1], "read") && strcmp(argv[1], "unsafe") && strcmp(argv[1], "attack")) ||
-        (strcmp(argv[1], "read") && argc < 7)) {
-        fprintf(stderr, "usage: hk-value read|unsafe|attack MODULE TOKEN LABEL PINFILE [GEN|PUBLABEL]\n");
+    int plain = argc >= 2 && (!strcmp(argv[1], "read") || !strcmp(argv[1], "attrs") ||
+                              !strcmp(argv[1], "tamper") || !strcmp(argv[1], "count"));
+    if (argc < 6 || (!plain && strcmp(argv[1], "unsafe") && strcmp(argv[1], "attack")) ||
+        (!plain && argc < 7)) {
+        fprintf(stderr, "usage: hk-value read|attrs|tamper|unsafe|attack MODULE TOKEN LABEL PINFILE [GEN|PUBLABEL]\n");
         return 2;
     }
     char buf[512];
@@ -107,12 +121,78 @@ int main(int argc, char **argv)
         hk_uri_free(u);
         return 0;
     }
+    if (!strcmp(argv[1], "count")) {
+        CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+        CK_ATTRIBUTE ct = {CKA_CLASS, &sk, sizeof sk};
+        CK_OBJECT_HANDLE hs[256];
+        CK_ULONG got = 0;
+        if (f->C_FindObjectsInit(s, &ct, 1) != CKR_OK) fail("find");
+        (void)f->C_FindObjects(s, hs, 256, &got);
+        (void)f->C_FindObjectsFinal(s);
+        printf("%lu\n", (unsigned long)got);
+        hk_session_close(m, s);
+        hk_module_put(m);
+        hk_uri_free(u);
+        return 0;
+    }
     hk_master *ms = NULL;
     size_t n = 0;
     if (hk_master_find(m, s, u, &ms, &n) != HSMKEYS_OK || n == 0) fail("no master");
     int ret = 0;
     if (!strcmp(argv[1], "attack")) {
         ret = attack(f, s, ms, n, argv[6]);
+        goto done;
+    }
+    if (!strcmp(argv[1], "attrs")) {
+        for (size_t i = 0; i < n; i++)
+            printf("gen %u: sensitive=%d extractable=%d modifiable=%d copyable=%d derive=%d "
+                   "encrypt=%d decrypt=%d wrap=%d unwrap=%d sign=%d\n", ms[i].generation,
+                   ms[i].sensitive, ms[i].extractable, ms[i].modifiable, ms[i].copyable,
+                   ms[i].derive, ms[i].encrypt, ms[i].decrypt, ms[i].wrap, ms[i].unwrap,
+                   hk_attr_bool(m, s, ms[i].handle, CKA_SIGN));
+        goto done;
+    }
+    if (!strcmp(argv[1], "tamper")) {
+        for (size_t i = 0; i < n; i++) {
+            CK_BBOOL on = CK_TRUE;
+            unsigned char id[HK_MASTER_ID_LEN];
+            CK_ATTRIBUTE d = {CKA_DERIVE, &on, sizeof on}, a = {CKA_ID, id, sizeof id};
+            CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+            hk_master_id_encode(9, 2000000000, id);
+            CK_RV r1 = f->C_SetAttributeValue(s, ms[i].handle, &d, 1);
+            CK_RV r2 = f->C_SetAttributeValue(s, ms[i].handle, &a, 1);
+            CK_RV r3 = f->C_CopyObject(s, ms[i].handle, &d, 1, &copy);
+            if (r3 == CKR_OK && copy != ms[i].handle)
+                (void)f->C_DestroyObject(s, copy);
+            printf("gen %u: set_derive=%s set_id=%s copy_derive=%s\n", ms[i].generation,
+                   hk_ckr_name(r1), hk_ckr_name(r2), hk_ckr_name(r3));
+        }
+        goto done;
+    }
+    if (!strcmp(argv[1], "attrs")) {
+        for (size_t i = 0; i < n; i++)
+            printf("gen %u: sensitive=%d extractable=%d modifiable=%d copyable=%d derive=%d "
+                   "encrypt=%d decrypt=%d wrap=%d unwrap=%d sign=%d\n", ms[i].generation,
+                   ms[i].sensitive, ms[i].extractable, ms[i].modifiable, ms[i].copyable,
+                   ms[i].derive, ms[i].encrypt, ms[i].decrypt, ms[i].wrap, ms[i].unwrap,
+                   hk_attr_bool(m, s, ms[i].handle, CKA_SIGN));
+        goto done;
+    }
+    if (!strcmp(argv[1], "tamper")) {
+        for (size_t i = 0; i < n; i++) {
+            CK_BBOOL on = CK_TRUE;
+            unsigned char id[HK_MASTER_ID_LEN];
+            CK_ATTRIBUTE d = {CKA_DERIVE, &on, sizeof on}, a = {CKA_ID, id, sizeof id};
+            CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+            hk_master_id_encode(9, 2000000000, id);
+            CK_RV r1 = f->C_SetAttributeValue(s, ms[i].handle, &d, 1);
+            CK_RV r2 = f->C_SetAttributeValue(s, ms[i].handle, &a, 1);
+            CK_RV r3 = f->C_CopyObject(s, ms[i].handle, &d, 1, &copy);
+            if (r3 == CKR_OK && copy != ms[i].handle)
+                (void)f->C_DestroyObject(s, copy);
+            printf("gen %u: set_derive=%s set_id=%s copy_derive=%s\n", ms[i].generation,
+                   hk_ckr_name(r1), hk_ckr_name(r2), hk_ckr_name(r3));
+        }
         goto done;
     }
     int leaked = 0;

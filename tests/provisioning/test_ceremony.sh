@@ -59,6 +59,26 @@ SOFTHSM2_CONF=$B_CONF "$VALUE" read "$MOD" B hsmkeys-master "$B_PIN_FILE" | grep
     SOFTHSM2_CONF=$B_CONF "$VALUE" read "$MOD" B hsmkeys-master "$B_PIN_FILE" >/dev/null
 tap_ok $? "CKA_VALUE cannot be read on B"
 
+# The attribute set, read back on both tokens: only SIGN; B's clone is
+# neither modifiable nor copyable; A's sealed generation is not modifiable
+# (SoftHSM2 cannot clear CKA_COPYABLE on it: a copy of a non-modifiable key
+# cannot change any attribute there, checked below).
+aa=$(SOFTHSM2_CONF=$A_CONF "$VALUE" attrs "$MOD" A hsmkeys-master "$A_PIN_FILE" 2>&1)
+ab=$(SOFTHSM2_CONF=$B_CONF "$VALUE" attrs "$MOD" B hsmkeys-master "$B_PIN_FILE" 2>&1)
+printf '%s\n%s\n' "$aa" "$ab" | sed 's/^/# /'
+USAGES='derive=0 encrypt=0 decrypt=0 wrap=0 unwrap=0 sign=1'
+[ "$ab" = "gen 1: sensitive=1 extractable=0 modifiable=0 copyable=0 $USAGES" ]
+tap_ok $? "B's clone: sensitive, not extractable, not modifiable, not copyable, only CKA_SIGN"
+[ "$aa" = "gen 1: sensitive=1 extractable=0 modifiable=0 copyable=1 $USAGES" ]
+tap_ok $? "A's sealed master: sensitive, not extractable, not modifiable, only CKA_SIGN"
+for h in A B; do
+    conf=${h}_CONF; pin=${h}_PIN_FILE
+    t=$(SOFTHSM2_CONF=${!conf} "$VALUE" tamper "$MOD" $h hsmkeys-master "${!pin}" 2>&1)
+    echo "# $h: $t"
+    case "$t" in *set_derive=CKR_OK*|*set_id=CKR_OK*|*copy_derive=CKR_OK*) false ;; "gen 1: "*) true ;; *) false ;; esac
+    tap_ok $? "token $h refuses CKA_DERIVE=TRUE, a new CKA_ID and a copy with CKA_DERIVE"
+done
+
 # Tickets: issued with token A, resumed with token B (and back), TLS 1.2 and 1.3.
 for v in "" --tls13; do
     r=$(SOFTHSM2_CONF=$A_CONF "$TICKET" issue --uri "$A_URI" --domain ceremony $v 2>/dev/null |
@@ -72,6 +92,16 @@ r=$(SOFTHSM2_CONF=$B_CONF "$TICKET" issue --uri "$B_URI" --domain ceremony 2>/de
 r=$(SOFTHSM2_CONF=$A_CONF "$TICKET" issue --uri "$A_URI" --domain ceremony 2>/dev/null |
     SOFTHSM2_CONF=$B_CONF "$TICKET" resume --uri "$B_URI" --domain other 2>/dev/null)
 [ "${r%% *}" = full ]; tap_ok $? "control: a server of another domain does not resume it [$r]"
+
+# rotate and create make their generations final at once.
+SOFTHSM2_CONF=$B_CONF "$HSMKEYS_TOOL" rotate --token B --pin-source "$B_PIN_FILE" --activate-in 1d >/dev/null 2>&1
+r=$(SOFTHSM2_CONF=$B_CONF "$VALUE" attrs "$MOD" B hsmkeys-master "$B_PIN_FILE" 2>&1 | grep '^gen 2:')
+[ "$r" = "gen 2: sensitive=1 extractable=0 modifiable=0 copyable=0 $USAGES" ]
+tap_ok $? "rotate: generation 2 is final from the start [$r]"
+SOFTHSM2_CONF=$B_CONF "$HSMKEYS_TOOL" create --token B --pin-source "$B_PIN_FILE" --label fresh --generation 7 >/dev/null 2>&1
+r=$(SOFTHSM2_CONF=$B_CONF "$VALUE" attrs "$MOD" B fresh "$B_PIN_FILE" 2>&1)
+[ "$r" = "gen 7: sensitive=1 extractable=0 modifiable=0 copyable=0 $USAGES" ]
+tap_ok $? "create: the new master is final from the start [$r]"
 
 # Nothing secret in the files that travelled.
 ! grep -rqa "$(cat "$A_PIN_FILE")" "$W" && ! grep -rqa "$(cat "$A_SO_PIN_FILE")" "$W"

@@ -11,6 +11,7 @@ T=$HSMKEYS_BUILD/hsmkeys-tool
 VALUE=$HSMKEYS_BUILD/tests/hk-value
 MOD=/usr/lib/softhsm/libsofthsm2.so
 lab_init
+fp_of() { openssl pkey -pubin -in "$1" -outform DER | sha256sum | cut -d' ' -f1; }
 lab_host A none
 lab_host B none
 lab_host C none
@@ -52,20 +53,37 @@ tap_ok $? "without the tool, the token itself refuses to wrap the clonable maste
 
 # Missing SO PIN (no pin source and no terminal), loose PIN file, PIN in argv.
 expect_fail "trust without an SO PIN says how to give one" "so-pin-source" \
-    setsid -w env SOFTHSM2_CONF="$A_CONF" "$T" trust --token A --in "$W/B.pem"
+    setsid -w env SOFTHSM2_CONF="$A_CONF" "$T" trust --token A --in "$W/B.pem" --expect-fingerprint "$(fp_of "$W/B.pem")"
 cp "$A_SO_PIN_FILE" "$W/loose-pin"; chmod 644 "$W/loose-pin"
 expect_fail "a PIN file readable by others is refused" "permission|readable|mode|0600" \
-    ta trust --so-pin-source "$W/loose-pin" --in "$W/B.pem"
+    ta trust --so-pin-source "$W/loose-pin" --in "$W/B.pem" --expect-fingerprint "$(fp_of "$W/B.pem")"
 expect_fail "a PIN on the command line is refused" "never taken from the command line" \
     ta status --pin 1234
 (umask 077; printf 'wrong-pin' > "$W/wrong-pin")
 expect_fail "a wrong SO PIN is refused with a clear error" "login.*refused|PIN.*(wrong|incorrect)" \
-    ta trust --so-pin-source "$W/wrong-pin" --in "$W/B.pem"
+    ta trust --so-pin-source "$W/wrong-pin" --in "$W/B.pem" --expect-fingerprint "$(fp_of "$W/B.pem")"
 ta status --pin-source "$A_PIN_FILE" 2>&1 | grep -q 'hsmkeys-trusted'
 [ $? != 0 ]; tap_ok $? "... and no trusted key was created"
 
-ta trust --so-pin-source "$A_SO_PIN_FILE" --in "$W/B.pem" --name B >/dev/null 2>&1
-ta trust --so-pin-source "$A_SO_PIN_FILE" --in "$W/B.pem" --name B 2>&1 | grep -q 'already trusted'
+# trust checks the fingerprint host B's operator read out before creating anything.
+expect_fail "trust without --expect-fingerprint (no terminal to type it on) is refused" \
+    "needs --expect-fingerprint" \
+    setsid -w env SOFTHSM2_CONF="$A_CONF" "$T" trust --token A --so-pin-source "$A_SO_PIN_FILE" --in "$W/B.pem"
+expect_fail "trust with another key's fingerprint is refused" "not host B's key.*Nothing was trusted" \
+    ta trust --so-pin-source "$A_SO_PIN_FILE" --in "$W/B.pem" --expect-fingerprint "$(fp_of "$W/C.pem")"
+expect_fail "trust with a malformed fingerprint is refused" "not a SHA-256 fingerprint" \
+    ta trust --so-pin-source "$A_SO_PIN_FILE" --in "$W/B.pem" --expect-fingerprint 1234
+ta status --pin-source "$A_PIN_FILE" 2>&1 | grep -q 'hsmkeys-trusted'
+[ $? != 0 ]; tap_ok $? "... and none of them created a trusted key"
+
+# A PIN in the URI (argv, shell history) is refused before anything else.
+expect_fail "pin-value in --uri is refused" "--uri carries pin-value.*pin-source" \
+    env SOFTHSM2_CONF="$A_CONF" "$T" status --uri "pkcs11:token=A?pin-value=$(cat "$A_PIN_FILE")"
+expect_fail "pin-value in the path part of --uri is refused too" "--uri carries pin-value" \
+    env SOFTHSM2_CONF="$A_CONF" "$T" status --uri "pkcs11:token=A;PIN-VALUE=1234"
+
+ta trust --so-pin-source "$A_SO_PIN_FILE" --in "$W/B.pem" --expect-fingerprint "$(fp_of "$W/B.pem")" --name B >/dev/null 2>&1
+ta trust --so-pin-source "$A_SO_PIN_FILE" --in "$W/B.pem" --expect-fingerprint "$(fp_of "$W/B.pem")" --name B 2>&1 | grep -q 'already trusted'
 tap_ok $? "trusting the same key twice is harmless"
 kcv=$(ta wrap --pin-source "$A_PIN_FILE" --to "$W/B.pem" --out "$W/blob" 2>&1 | awk '$1 == "kcv" { print $3 }')
 [ ${#kcv} = 16 ]; tap_ok $? "wrap for B's trusted key works ($kcv)"
@@ -75,7 +93,7 @@ n0=$(objects_b)
 python3 - "$W/blob" "$W/blob-flip" "$W/blob-forged" <<'PY'
 import hashlib, sys
 b = bytearray(open(sys.argv[1], 'rb').read())
-f = bytearray(b); f[len(f) - 60] ^= 1
+f = bytearray(b); f[len(f) - 100] ^= 1   # inside the wrapped key
 open(sys.argv[2], 'wb').write(f)
 # ... and one with a valid checksum over a damaged wrapped key reaches the token.
 body = f[:-32]; open(sys.argv[3], 'wb').write(body + hashlib.sha256(body).digest())
@@ -86,11 +104,42 @@ expect_fail "a blob whose wrapped key was damaged is refused by the token" "unwr
     tb unwrap --pin-source "$B_PIN_FILE" --in "$W/blob-forged" --expect-kcv "$kcv"
 [ "$(objects_b)" = "$n0" ]; tap_ok $? "... and B holds no half-made object ($n0 objects before and after)"
 
+# Each header field edited, the plain checksum recomputed: the header MAC
+# (made by A's token with the master) no longer matches; nothing created.
+keys_b() { SOFTHSM2_CONF=$B_CONF "$VALUE" count "$MOD" B any "$B_PIN_FILE"; }
+k0=$(keys_b)
+python3 - "$W/blob" "$W/tamper" <<'PY'
+import hashlib, sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+def out(name, f):
+    body = bytes(f[:-32]); open(sys.argv[2] + '-' + name, 'wb').write(body + hashlib.sha256(body).digest())
+L = b[65]
+edits = {
+    'generation': lambda f: f.__setitem__(44, f[44] ^ 6),          # CKA_ID generation, last byte
+    'activation': lambda f: f.__setitem__(47, f[47] ^ 0x40),        # CKA_ID activation (years ahead)
+    'keytype':    lambda f: f.__setitem__(56, 0x2b),                # CKK_GENERIC_SECRET -> CKK_SHA256_HMAC
+    'label':      lambda f: f.__setitem__(66 + L - 1, ord('X')),    # last label character
+    'mac':        lambda f: f.__setitem__(len(f) - 40, f[len(f) - 40] ^ 1),
+}
+for name, e in edits.items():
+    f = bytearray(b); e(f); out(name, f)
+f = bytearray(b); f[4] = 1; out('version1', f)
+PY
+for field in generation activation keytype label mac; do
+    expect_fail "blob with an edited $field (checksum recomputed) is refused by the header MAC" \
+        "header \(generation, activation, label, key type or format\) was changed after host A wrapped it" \
+        tb unwrap --pin-source "$B_PIN_FILE" --in "$W/tamper-$field" --expect-kcv "$kcv"
+done
+expect_fail "a format-1 blob (no header MAC) is refused with a clear error" \
+    "format version 1 .*does not authenticate its header.*wrap again" \
+    tb unwrap --pin-source "$B_PIN_FILE" --in "$W/tamper-version1" --expect-kcv "$kcv"
+[ "$(keys_b)" = "$k0" ]; tap_ok $? "... and none of them left a key on B, under any label ($k0 before and after)"
+
 # A blob made for C, opened on B.
 expect_fail "an untrusted copy of a key must be removed before trusting it" "not as trusted" \
-    ta trust --so-pin-source "$A_SO_PIN_FILE" --in "$W/C.pem" --name C
+    ta trust --so-pin-source "$A_SO_PIN_FILE" --in "$W/C.pem" --expect-fingerprint "$(fp_of "$W/C.pem")" --name C
 SOFTHSM2_CONF=$A_CONF pkcs11-tool --module "$MOD" --token-label A --delete-object --type pubkey --label untrusted-C >/dev/null 2>&1
-ta trust --so-pin-source "$A_SO_PIN_FILE" --in "$W/C.pem" --name C >/dev/null 2>&1
+ta trust --so-pin-source "$A_SO_PIN_FILE" --in "$W/C.pem" --expect-fingerprint "$(fp_of "$W/C.pem")" --name C >/dev/null 2>&1
 expect_fail "sealing while a trusted clone lacks the generation is refused" "never wrapped.*C" \
     ta seal --pin-source "$A_PIN_FILE"
 ta wrap --pin-source "$A_PIN_FILE" --to "$W/C.pem" --out "$W/blob-C" >/dev/null 2>&1
@@ -134,7 +183,7 @@ tap_ok $? "status flags a master extractable without wrap-with-trusted"
 out=$(SOFTHSM2_CONF=$C_CONF "$VALUE" attack "$MOD" C hsmkeys-master "$C_PIN_FILE" hsmkeys-transport 2>&1)
 [ $? = 1 ] && printf '%s' "$out" | grep -q 'gen 7: .*own AES CKR_OK'
 tap_ok $? "(why: the token lets any user-made AES key wrap such a master)"
-tc trust --so-pin-source "$C_SO_PIN_FILE" --in "$W/B.pem" --name B >/dev/null 2>&1
+tc trust --so-pin-source "$C_SO_PIN_FILE" --in "$W/B.pem" --expect-fingerprint "$(fp_of "$W/B.pem")" --name B >/dev/null 2>&1
 expect_fail "... and wrap refuses it even for a trusted key" "EXTRACTABLE without CKA_WRAP_WITH_TRUSTED" \
     tc wrap --pin-source "$C_PIN_FILE" --to "$W/B.pem" --out "$W/blob-unsafe"
 

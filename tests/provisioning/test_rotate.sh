@@ -11,6 +11,7 @@ source "$HSMKEYS_ROOT/tests/lib/lab.sh"
 T_=$HSMKEYS_BUILD/hsmkeys-tool
 TICKET=$HSMKEYS_BUILD/tests/hk-ticket
 lab_init
+fp_of() { openssl pkey -pubin -in "$1" -outform DER | sha256sum | cut -d' ' -f1; }
 lab_host A fleet
 lab_host B fleet
 W=$LAB/work; mkdir -p "$W"
@@ -37,7 +38,7 @@ ta rotate --pin-source "$A_PIN_FILE" --clonable --activate-at $T >"$W/rot" 2>&1
 tap_ok $? "rotate: generation 2 added on A, active from T"
 grep -q 'generation 2, active from' "$W/rot"; tap_ok $? "... the tool reports generation 2 and its activation"
 tb transport-keygen --pin-source "$B_PIN_FILE" --out "$W/B.pem" >/dev/null 2>&1
-ta trust --so-pin-source "$A_SO_PIN_FILE" --in "$W/B.pem" --name B >/dev/null 2>&1
+ta trust --so-pin-source "$A_SO_PIN_FILE" --in "$W/B.pem" --expect-fingerprint "$(fp_of "$W/B.pem")" --name B >/dev/null 2>&1
 k2=$(ta wrap --pin-source "$A_PIN_FILE" --generation 2 --to "$W/B.pem" --out "$W/blob2" 2>&1 | awk '$1=="kcv"{print $3}')
 tb unwrap --pin-source "$B_PIN_FILE" --in "$W/blob2" --expect-kcv "$k2" >/dev/null 2>&1 &&
     ta seal --pin-source "$A_PIN_FILE" --generation 2 >/dev/null 2>&1

@@ -50,7 +50,7 @@ int main(void)
             hsmkeys_get_stats(b, &s1);
             if (s1.token_calls != s0.token_calls)
                 _exit(11); /* cached keys: no token call needed */
-            clock_now += 5 * 60; /* five epochs later: all new keys */
+            __atomic_add_fetch(&clock_now, 5 * 60, __ATOMIC_RELAXED); /* five epochs later: all new keys */
             /* the child's own maintainers (the injected clock jumped: let
              * them finish a cycle, as real time would) */
             if (hsmkeys_refresh(a) != HSMKEYS_OK || hsmkeys_refresh(b) != HSMKEYS_OK)
@@ -72,7 +72,7 @@ int main(void)
     }
     T_CASE("the parent is unaffected by its child's re-initialisation") {
         t_hs h4;
-        clock_now += 10 * 60;
+        __atomic_add_fetch(&clock_now, 10 * 60, __ATOMIC_RELAXED);
         T_RC(hsmkeys_refresh(a), HSMKEYS_OK);
         T_EQ_INT(t_handshake(c, sa, NULL, &h4), 0);
         T_TRUE(h4.has_ticket);

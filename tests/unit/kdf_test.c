@@ -65,6 +65,11 @@ static int ossl_prf(void *arg, const unsigned char *m, size_t len, unsigned char
 
 static int64_t clock_now;
 
+static int64_t t_clock_read_var(void *arg)
+{
+    return __atomic_load_n((int64_t *)arg, __ATOMIC_RELAXED);
+}
+
 static void check_vector(const t_hsm *h, const vec *v)
 {
     char name[160];
@@ -87,7 +92,7 @@ static void check_vector(const t_hsm *h, const vec *v)
         T_RC(hk_kdf_check_value(ossl_prf, (void *)v->master, kcv), HSMKEYS_OK);
         T_EQ_MEM(kcv, v->kcv, 8);
         /* the token */
-        clock_now = (int64_t)(v->epoch * 3600);
+        __atomic_store_n(&clock_now, (int64_t)(v->epoch * 3600), __ATOMIC_RELAXED);
         ctx = t_open(h, strcmp(v->seed, "fleet") == 0 ? "S1" : "S3", v->domain, NULL, NULL, &clock_now);
         T_TRUE(ctx != NULL);
         if (ctx != NULL) {
@@ -131,6 +136,76 @@ static void check_published(const vec *v, size_t nv)
     }
 }
 
+/* tests/data/cache-key-vectors.txt: the session cache keys through a token
+ * context opened with session-cache=yes, against the file (Python's hmac)
+ * and the published document. */
+static void check_cache_vectors(const t_hsm *h, const char *root)
+{
+    char path[512], line[300], key[32], val[200], seed[32] = "", domain[64] = "", uri[700];
+    char *doc = NULL;
+    unsigned char seal[32], idk[32], want_seal[32], want_id[32];
+    uint64_t epoch = 0;
+    int n = 0, ok = 0;
+    long len;
+    FILE *f, *d;
+
+    snprintf(path, sizeof path, "%s/docs/DERIVATION.md", root);
+    if ((d = fopen(path, "r")) != NULL) {
+        fseek(d, 0, SEEK_END);
+        len = ftell(d);
+        rewind(d);
+        doc = calloc(1, (size_t)len + 1);
+        if (doc == NULL || fread(doc, 1, (size_t)len, d) != (size_t)len)
+            doc[0] = '\0';
+        fclose(d);
+    }
+    snprintf(path, sizeof path, "%s/tests/data/cache-key-vectors.txt", root);
+    f = fopen(path, "r");
+    T_CASE("session cache key vectors: token = Python's hmac = published") {
+        T_TRUE(f != NULL && doc != NULL);
+        while (f != NULL && fgets(line, sizeof line, f)) {
+            if (sscanf(line, "%31s = %199s", key, val) != 2)
+                continue;
+            if (!strcmp(key, "seed")) snprintf(seed, sizeof seed, "%.31s", val);
+            else if (!strcmp(key, "domain")) snprintf(domain, sizeof domain, "%.63s", val);
+            else if (!strcmp(key, "epoch")) epoch = strtoull(val, NULL, 10);
+            else if (!strcmp(key, "seal")) unhex(val, want_seal, 32);
+            else if (!strcmp(key, "id_key")) {
+                hsmkeys_config *c;
+                hsmkeys_ctx *ctx = NULL;
+                unhex(val, want_id, 32);
+                n++;
+                if (doc != NULL)
+                    T_CONTAINS(doc, val);
+                __atomic_store_n(&clock_now, (int64_t)(epoch * 3600), __ATOMIC_RELAXED);
+                t_uri(uri, sizeof uri, strcmp(seed, "fleet") == 0 ? "S1" : "S3", h->pin_file);
+                T_RC(hsmkeys_config_new(&c), HSMKEYS_OK);
+                hsmkeys_config_set(c, "uri", uri);
+                hsmkeys_config_set(c, "domain", domain);
+                T_RC(hsmkeys_config_set(c, "session-cache", "yes"), HSMKEYS_OK);
+                hsmkeys_config_set_clock(c, t_clock_read_var, &clock_now);
+                T_RC(hsmkeys_open(c, &ctx), HSMKEYS_OK);
+                hsmkeys_config_free(c);
+                if (ctx == NULL)
+                    continue;
+                T_RC(hsmkeys_cache_key(ctx, epoch, seal, idk), HSMKEYS_OK);
+                if (!memcmp(seal, want_seal, 32) && !memcmp(idk, want_id, 32))
+                    ok++;
+                T_EQ_MEM(seal, want_seal, 32);
+                T_EQ_MEM(idk, want_id, 32);
+                hsmkeys_wipe(seal, sizeof seal);
+                hsmkeys_wipe(idk, sizeof idk);
+                hsmkeys_close(ctx);
+            }
+        }
+        T_EQ_INT(n, 5);
+        T_EQ_INT(ok, 5);
+    }
+    if (f != NULL)
+        fclose(f);
+    free(doc);
+}
+
 static void check_names(void)
 {
     unsigned char tag[HK_TAG_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, out[HK_TAG_LEN], name[16];
@@ -164,6 +239,7 @@ int main(void)
     for (i = 0; i < n; i++)
         check_vector(&h, &v[i]);
     check_published(v, n);
+    check_cache_vectors(&h, root);
     check_names();
     t_hsm_cleanup(&h);
     return t_done();

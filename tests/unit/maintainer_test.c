@@ -26,7 +26,7 @@ static int64_t now_s = T0;
 static int64_t clock_fn(void *arg)
 {
     (void)arg;
-    return now_s;
+    return __atomic_load_n(&now_s, __ATOMIC_RELAXED);
 }
 
 static void tag_of(const char *seed, unsigned char tag[9])
@@ -194,7 +194,7 @@ int main(void)
         T_RC(hsmkeys_refresh(ctx), HSMKEYS_OK);
         T_RC(hsmkeys_encrypt_key(ctx, name, aes, mac), HSMKEYS_OK);
         T_EQ_MEM(name + 1, tags[1], 9);              /* still g2 now */
-        now_s = T0 + 2 * EPOCH;                      /* the activation epoch */
+        __atomic_store_n(&now_s, T0 + 2 * EPOCH, __ATOMIC_RELAXED);                      /* the activation epoch */
         T_RC(hsmkeys_refresh(ctx), HSMKEYS_OK);
         T_RC(hsmkeys_encrypt_key(ctx, name, aes, mac), HSMKEYS_OK);
         {
@@ -211,7 +211,7 @@ int main(void)
     }
 
     T_CASE("the next epoch is derived ahead of need by the maintainer, with no handshake") {
-        now_s = T0 + 3 * EPOCH;
+        __atomic_store_n(&now_s, T0 + 3 * EPOCH, __ATOMIC_RELAXED);
         der0 = stat_derivations(ctx);
         T_RC(hsmkeys_refresh(ctx), HSMKEYS_OK);      /* one cycle at the new time */
         T_TRUE(stat_derivations(ctx) > der0);
@@ -225,7 +225,7 @@ int main(void)
     T_CASE("destroying the active generation's predecessor: no error, no backoff") {
         hsmkeys_stats st;
         T_RC(destroy_generation(2), 0);
-        now_s = T0 + 6 * EPOCH;                      /* g2 has left every window */
+        __atomic_store_n(&now_s, T0 + 6 * EPOCH, __ATOMIC_RELAXED);                      /* g2 has left every window */
         T_RC(hsmkeys_refresh(ctx), HSMKEYS_OK);
         hsmkeys_get_stats(ctx, &st);
         T_EQ_INT(st.token_errors, 0);

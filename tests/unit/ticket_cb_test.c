@@ -26,8 +26,8 @@ static SSL_CTX *server(hsmkeys_ctx *hk, int version)
  * the passing of real time would. */
 static void set_clocks(int64_t ta, int64_t tb, hsmkeys_ctx *a, hsmkeys_ctx *b)
 {
-    clock_a = ta;
-    clock_b = tb;
+    __atomic_store_n(&clock_a, ta, __ATOMIC_RELAXED);
+    __atomic_store_n(&clock_b, tb, __ATOMIC_RELAXED);
     T_RC(hsmkeys_refresh(a), HSMKEYS_OK);
     T_RC(hsmkeys_refresh(b), HSMKEYS_OK);
 }
@@ -96,7 +96,7 @@ static void epochs(int version, const char *vname, hsmkeys_ctx *a, hsmkeys_ctx *
         T_EQ_INT(e0, hsmkeys_current_epoch(a));
         T_TRUE(h1.session != NULL);
         kept = h1.session ? SSL_SESSION_dup(h1.session) : NULL; /* using a session may retire it */
-        set_clocks(clock_a + 60, clock_b + 60, a, b);
+        set_clocks(__atomic_load_n(&clock_a, __ATOMIC_RELAXED) + 60, __atomic_load_n(&clock_b, __ATOMIC_RELAXED) + 60, a, b);
         hsmkeys_get_stats(b, &before);
         T_EQ_INT(t_handshake(c, sb, h1.session, &h2), 0);
         hsmkeys_get_stats(b, &after);
@@ -109,7 +109,7 @@ static void epochs(int version, const char *vname, hsmkeys_ctx *a, hsmkeys_ctx *
     t_hs_clear(&h2);
     snprintf(name, sizeof name, "%s: ticket is refused once its epoch left the window", vname);
     T_CASE(name) {
-        set_clocks(clock_a + 120, clock_b + 120, a, b); /* now e0 + 3: window [e0+1, e0+4] */
+        set_clocks(__atomic_load_n(&clock_a, __ATOMIC_RELAXED) + 120, __atomic_load_n(&clock_b, __ATOMIC_RELAXED) + 120, a, b); /* now e0 + 3: window [e0+1, e0+4] */
         hsmkeys_get_stats(b, &before);
         T_EQ_INT(t_handshake(c, sb, kept, &h2), 0);
         hsmkeys_get_stats(b, &after);

@@ -75,6 +75,13 @@ static int parse(int argc, char **argv, ds_opts *o)
                 fprintf(stderr, "hsmkeys-demo-server: -o wants NAME=VALUE (at most %d)\n", DS_MAX_OPTS);
                 return -1;
             }
+            if (strcasestr(optarg, "pin-value")) {
+                fprintf(stderr, "hsmkeys-demo-server: -o %.*s...: a PIN on the command line is "
+                        "readable by every local user (process list) and stays in shell "
+                        "history; use pin-source=FILE (mode 0600) in the URI\n",
+                        (int)(strchr(optarg, '=') - optarg), optarg);
+                return -1;
+            }
             o->hk_opts[o->nopts++] = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;

@@ -223,6 +223,26 @@ static void parse_backend(const probe_opts *o, const char *resp, size_t len, pro
         copy_name(rec->backend, sizeof rec->backend, v, vl);
 }
 
+/* Content-Length as the server sent it, digits only; a value beyond what
+ * the probe reads anyway is clamped to PROBE_READ_MAX (no overflow when it
+ * is added to the header length).  -1 if it is not a number. */
+static long content_length(const char *v, size_t vl)
+{
+    long n = 0;
+    size_t i = 0;
+    while (i < vl && (v[i] == ' ' || v[i] == '\t'))
+        i++;
+    if (i == vl)
+        return -1;
+    for (; i < vl && v[i] != '\r' && v[i] != ' ' && v[i] != '\t'; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+        if (n <= PROBE_READ_MAX)
+            n = n * 10 + (v[i] - '0');
+    }
+    return n > PROBE_READ_MAX ? PROBE_READ_MAX : n;
+}
+
 /* Read the whole response (up to Content-Length or EOF). 0 ok, -1 error. */
 static int read_response(SSL *ssl, char *buf, size_t *len, probe_conn *rec)
 {
@@ -248,8 +268,14 @@ static int read_response(SSL *ssl, char *buf, size_t *len, probe_conn *rec)
             char *he = strstr(buf, "\r\n\r\n");
             const char *v;
             size_t vl;
-            if (he && find_line(buf, (size_t)(he - buf), "content-length", &v, &vl))
-                want = (long)(he - buf) + 4 + strtol(v, NULL, 10);
+            if (he && find_line(buf, (size_t)(he - buf), "content-length", &v, &vl)) {
+                long cl = content_length(v, vl);
+                if (cl < 0) {
+                    set_err(rec, "the server sent a Content-Length that is not a number");
+                    return -1;
+                }
+                want = (long)(he - buf) + 4 + cl;
+            }
         }
         if ((want >= 0 && (long)total >= want) || total > PROBE_READ_MAX)
             break;

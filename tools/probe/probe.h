@@ -23,6 +23,7 @@
 
 #define PROBE_NAME_LEN     16  /* ticket key name: first 16 bytes of a ticket */
 #define PROBE_BACKEND_MAX  64
+#define PROBE_BACKENDS_SHOWN 64 /* distinct backends reported; the rest: "(other)" */
 #define PROBE_ERR_MAX      400
 #define PROBE_CLIENT_MAX   64
 #define PROBE_POOL         8   /* sessions a client keeps */

@@ -11,7 +11,9 @@
  *
  * Threat: backend names and errors come from the network or OpenSSL; they are
  * already reduced to safe characters (conn.c), and JSON strings are escaped
- * here all the same.
+ * here all the same.  A hostile server can invent a new backend name per
+ * connection: at most PROBE_BACKENDS_SHOWN names get their own row, every
+ * later one is counted under "(other)", so memory stays linear in the run.
  */
 #include "probe.h"
 
@@ -87,7 +89,7 @@ static int summarise(const probe_run *r, summary *s)
     int cap = total_conns(r), nc = r->o->clients;
     memset(s, 0, sizeof *s);
     s->clients = calloc((size_t)nc, sizeof(agg));
-    s->backends = calloc((size_t)cap + 1, sizeof(agg));
+    s->backends = calloc(PROBE_BACKENDS_SHOWN + 1, sizeof(agg));
     if (!s->clients || !s->backends || agg_init(&s->all, "all", cap))
         return -1;
     for (int i = 0; i < nc; i++) {
@@ -103,8 +105,11 @@ static int summarise(const probe_run *r, summary *s)
             for (b = 0; b < s->nbackends; b++)
                 if (!strcmp(s->backends[b].name, backend_of(c)))
                     break;
+            if (b == s->nbackends && s->nbackends == PROBE_BACKENDS_SHOWN + 1)
+                b = PROBE_BACKENDS_SHOWN; /* "(other)" exists: count it there */
             if (b == s->nbackends) {
-                if (agg_init(&s->backends[b], backend_of(c), cap))
+                const char *name = b == PROBE_BACKENDS_SHOWN ? "(other)" : backend_of(c);
+                if (agg_init(&s->backends[b], name, cap))
                     return -1;
                 s->nbackends++;
             }

@@ -129,6 +129,7 @@ static hsmkeys_ctx *open_master(const fd_opts *o)
     if (set_opt(cfg, "uri", "--uri", o->uri) || set_opt(cfg, "domain", "--domain", o->domain) ||
         set_opt(cfg, "epoch", "--epoch", o->epoch) ||
         set_opt(cfg, "lifetime", "--lifetime", o->lifetime) ||
+        set_opt(cfg, "forward-erasable", "--forward-erasable", o->forward_erasable ? "yes" : NULL) ||
         set_opt(cfg, "module", "--module", o->module) ||
         set_opt(cfg, "module-args", "--module-args", o->module_args) ||
         set_opt(cfg, "pin-source", "--pin-source", o->pin_source)) {

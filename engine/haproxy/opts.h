@@ -19,6 +19,7 @@ typedef struct fd_opts {
     const char *keys_id;
     const char *pidfile;
     int once, foreground, verbose;
+    int forward_erasable; /* --forward-erasable */
     int interval_ms;      /* how often each HAProxy is checked for a restart */
     int max_backoff_ms;
     int timeout_ms;

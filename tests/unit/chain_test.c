@@ -16,6 +16,8 @@
 #include "test.h"
 #include "softhsm.h"
 #include "kdf.h"
+#include "tls.h"
+#include <hsmkeys/hsmkeys_ssl.h>
 
 #define P 3600
 #define X0 472222
@@ -194,18 +196,44 @@ int main(void)
         T_EQ_INT(s2.token_calls, s1.token_calls);
     }
 
-    T_CASE("catch-up: a token left alone for ten epochs computes forward and agrees") {
-        /* S2 still holds only S(1, X0); S1 is at X0 + 10 */
+    T_CASE("a TLS 1.2 ticket of an erased epoch: full handshake, no token call") {
+        SSL_CTX *srv = t_server_ctx(TLS1_2_VERSION, "EC"), *cli = t_client_ctx(TLS1_2_VERSION);
+        t_hs h1, h2, h3;
+        memset(&h1, 0, sizeof h1);
+        memset(&h2, 0, sizeof h2);
+        memset(&h3, 0, sizeof h3);
+        T_TRUE(srv != NULL && cli != NULL && hsmkeys_ssl_attach(srv, a) == HSMKEYS_OK);
+        T_EQ_INT(t_handshake(cli, srv, NULL, &h1), 0);
+        T_TRUE(h1.has_ticket);
+        T_EQ_INT(t_handshake(cli, srv, h1.session, &h2), 0);
+        T_EQ_INT(h2.resumed, 1); /* in the window: resumes */
+        now += 4 * P;            /* its epoch left the window and the slack */
+        T_RC(hsmkeys_refresh(a), HSMKEYS_OK);
+        hsmkeys_get_stats(a, &s1);
+        T_EQ_INT(t_handshake(cli, srv, h1.session, &h3), 0);
+        hsmkeys_get_stats(a, &s2);
+        T_EQ_INT(h3.resumed, 0);
+        T_EQ_INT(s2.token_calls, s1.token_calls);
+        T_EQ_INT(s2.refused_window, s1.refused_window + 1);
+        t_hs_clear(&h1);
+        t_hs_clear(&h2);
+        t_hs_clear(&h3);
+        SSL_CTX_free(srv);
+        SSL_CTX_free(cli);
+    }
+
+    T_CASE("catch-up: a token left alone for fourteen epochs computes forward and agrees") {
+        /* S2 still holds only S(1, X0); S1 is at X0 + 14 */
         unsigned char aes2[32], hmac2[32], name2[16];
         b = open_fe(&h, "S2", "www.example.com", 1, &now);
         T_TRUE(b != NULL);
-        T_RC(hsmkeys_epoch_key(a, X0 + 10, name, aes, hmac), HSMKEYS_OK);
-        T_RC(b ? hsmkeys_epoch_key(b, X0 + 10, name2, aes2, hmac2) : -1, HSMKEYS_OK);
+        T_RC(hsmkeys_epoch_key(a, X0 + 14, name, aes, hmac), HSMKEYS_OK);
+        T_RC(b ? hsmkeys_epoch_key(b, X0 + 14, name2, aes2, hmac2) : -1, HSMKEYS_OK);
         T_EQ_MEM(name, name2, 16);
         T_EQ_MEM(aes, aes2, 32);
         T_EQ_MEM(hmac, hmac2, 32);
         states("S2", 1, &count, &lo, &hi, &dup);
-        T_EQ_INT(lo, X0 + 10 - 3); /* the old state is gone, the steps between never stored */
+        T_EQ_INT(lo, X0 + 14 - 3); /* the old state is gone, the steps between never stored */
         T_EQ_INT(count, 5);
     }
 
@@ -213,17 +241,17 @@ int main(void)
         /* plant a second copy of the next epoch's and an expired state */
         unsigned char v2[32];
         t_state_from_seed("fleet", v2); /* the value does not matter for the count */
-        T_EQ_INT(t_chain_import(T_SOFTHSM_MODULE, "S1", T_USER_PIN, v2, 1, X0 + 12), 0);
-        T_EQ_INT(t_chain_import(T_SOFTHSM_MODULE, "S1", T_USER_PIN, v2, 1, X0 + 12), 0);
+        T_EQ_INT(t_chain_import(T_SOFTHSM_MODULE, "S1", T_USER_PIN, v2, 1, X0 + 16), 0);
+        T_EQ_INT(t_chain_import(T_SOFTHSM_MODULE, "S1", T_USER_PIN, v2, 1, X0 + 16), 0);
         T_EQ_INT(t_chain_import(T_SOFTHSM_MODULE, "S1", T_USER_PIN, v2, 1, X0 + 1), 0);
         states("S1", 1, &count, &lo, &hi, &dup);
         T_EQ_INT(dup, 1);
-        now = (int64_t)(X0 + 11) * P + 10;
+        now = (int64_t)(X0 + 15) * P + 10;
         T_RC(hsmkeys_refresh(a), HSMKEYS_OK);
         states("S1", 1, &count, &lo, &hi, &dup);
         T_EQ_INT(dup, 0);
-        T_EQ_INT(lo, X0 + 11 - 3);
-        T_EQ_INT(hi, X0 + 12);
+        T_EQ_INT(lo, X0 + 15 - 3);
+        T_EQ_INT(hi, X0 + 16);
         T_EQ_INT(count, 5);
     }
 

@@ -60,9 +60,18 @@ int hk_chain_label(const char *master_label, char out[HK_CHAIN_LABEL_MAX])
     return HSMKEYS_OK;
 }
 
+/* CKA_MODIFIABLE=FALSE stays last: SoftHSM2 2.6.1 applies a template in
+ * order and refuses (CKR_ATTRIBUTE_READ_ONLY) attributes that follow it
+ * (template.c in provisioning found the same for C_UnwrapKey). */
 static void tmpl_add(hk_chain_tmpl *t, CK_ATTRIBUTE_TYPE type, void *v, CK_ULONG len)
 {
-    if (t->n < HK_CHAIN_TMPL_MAX) {
+    if (t->n > 0 && t->n < HK_CHAIN_TMPL_MAX && t->a[t->n - 1].type == CKA_MODIFIABLE) {
+        t->a[t->n] = t->a[t->n - 1];
+        t->a[t->n - 1].type = type;
+        t->a[t->n - 1].pValue = v;
+        t->a[t->n - 1].ulValueLen = len;
+        t->n++;
+    } else if (t->n < HK_CHAIN_TMPL_MAX) {
         t->a[t->n].type = type;
         t->a[t->n].pValue = v;
         t->a[t->n].ulValueLen = len;
@@ -95,9 +104,9 @@ void hk_chain_tmpl_init(hk_chain_tmpl *t, const char *label, uint32_t g, uint64_
     tmpl_add(t, CKA_UNWRAP, &t->no, sizeof t->no);
     tmpl_add(t, CKA_DERIVE, &t->no, sizeof t->no);
     tmpl_add(t, CKA_COPYABLE, &t->no, sizeof t->no);
-    tmpl_add(t, CKA_MODIFIABLE, &t->no, sizeof t->no);
     tmpl_add(t, CKA_LABEL, (void *)(uintptr_t)label, strlen(label));
     tmpl_add(t, CKA_ID, t->id, HK_CHAIN_ID_LEN);
+    tmpl_add(t, CKA_MODIFIABLE, &t->no, sizeof t->no);
 }
 
 static int find_tmpl(hk_module *m, CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG nt,

@@ -229,10 +229,18 @@ static void t_quiet_log(void *arg, int level, const char *msg)
 hsmkeys_ctx *t_open_uri(const char *uri, const char *domain, const char *epoch,
                         const char *lifetime, hsmkeys_clock_fn clock, void *clock_arg)
 {
+    return t_open_uri_fe(uri, domain, epoch, lifetime, 0, clock, clock_arg);
+}
+
+hsmkeys_ctx *t_open_uri_fe(const char *uri, const char *domain, const char *epoch,
+                           const char *lifetime, int forward_erasable, hsmkeys_clock_fn clock,
+                           void *clock_arg)
+{
     hsmkeys_config *c = NULL;
     hsmkeys_ctx *ctx = NULL;
     if (hsmkeys_config_new(&c) != HSMKEYS_OK ||
         hsmkeys_config_set(c, "uri", uri) != HSMKEYS_OK ||
+        (forward_erasable && hsmkeys_config_set(c, "forward-erasable", "yes") != HSMKEYS_OK) ||
         hsmkeys_config_set(c, "domain", domain) != HSMKEYS_OK ||
         (epoch && hsmkeys_config_set(c, "epoch", epoch) != HSMKEYS_OK) ||
         (lifetime && hsmkeys_config_set(c, "lifetime", lifetime) != HSMKEYS_OK))

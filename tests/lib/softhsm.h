@@ -76,6 +76,10 @@ hsmkeys_ctx *t_open(const t_hsm *h, const char *token, const char *domain,
 /* The same with an explicit URI and clock (fn may be NULL: real time). */
 hsmkeys_ctx *t_open_uri(const char *uri, const char *domain, const char *epoch,
                         const char *lifetime, hsmkeys_clock_fn clock, void *clock_arg);
+/* The same in the forward-erasable mode when forward_erasable is 1. */
+hsmkeys_ctx *t_open_uri_fe(const char *uri, const char *domain, const char *epoch,
+                           const char *lifetime, int forward_erasable, hsmkeys_clock_fn clock,
+                           void *clock_arg);
 /* Set up `dir` + tokens S1 and S2 holding the master of seed "fleet" and S3
  * holding the master of seed "other".  0 on success. */
 int t_fleet_setup(t_hsm *h);

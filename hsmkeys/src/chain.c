@@ -222,6 +222,29 @@ int hk_chain_destroy(hk_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_R
     return hk_p11_check(*rv, "C_DestroyObject(chain state)");
 }
 
+int hk_chain_erase(hk_module *m, CK_SESSION_HANDLE s, const char *label, uint32_t g, uint64_t x,
+                   CK_OBJECT_HANDLE h, CK_RV *rv)
+{
+    CK_OBJECT_HANDLE found[16];
+    CK_ULONG n = 0, i;
+    CK_RV first;
+    if (hk_chain_destroy(m, s, h, rv) == HSMKEYS_OK)
+        return HSMKEYS_OK;
+    first = *rv;
+    if (hk_chain_find(m, s, label, g, x, found, 16, &n, rv) != HSMKEYS_OK)
+        return HSMKEYS_E_TOKEN;
+    for (i = 0; i < n; i++)
+        if (found[i] == h)
+            break;
+    if (i == n) {
+        *rv = CKR_OK; /* another process destroyed it first */
+        return HSMKEYS_OK;
+    }
+    *rv = first;
+    return hk_fail(HSMKEYS_E_TOKEN, "chain state (%u, %llu) could not be destroyed: %s", g,
+                   (unsigned long long)x, hk_ckr_name(first));
+}
+
 /* The next state's bytes: one token HMAC keyed with `from`. */
 static int next_value(hk_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE from, uint32_t g,
                       uint64_t x, unsigned char out[HK_CHAIN_STATE_LEN], CK_RV *rv)
@@ -254,9 +277,12 @@ int hk_chain_settle(hk_module *m, CK_SESSION_HANDLE s, const char *label, uint32
                 *out = h[0];
             return HSMKEYS_OK;
         }
-        /* identical copies: keep the first this process sees */
+        /* identical copies: keep the first this process sees; a copy another
+         * settler removed first is fine (the next search decides) */
         for (i = 1; i < n; i++)
-            HK_TRY(hk_chain_destroy(m, s, h[i], rv));
+            if (hk_chain_destroy(m, s, h[i], rv) != HSMKEYS_OK) {
+                /* as said */
+            }
     }
     if (n >= 1)
         *out = h[0]; /* still racing: any copy is the same state */

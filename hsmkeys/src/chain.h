@@ -100,6 +100,12 @@ int hk_chain_settle(hk_module *m, CK_SESSION_HANDLE s, const char *label, uint32
 /* Destroy one object; one already gone (another process) is success. */
 int hk_chain_destroy(hk_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
                      CK_RV *rv) HK_WARN_UNUSED;
+/* Destroy the state (g, x) at handle h.  A module that failed the destroy
+ * because another process deleted the object first (SoftHSM2's file store
+ * answers CKR_FUNCTION_FAILED when the file is gone) is asked again: if a
+ * new search no longer finds h, that is success too. */
+int hk_chain_erase(hk_module *m, CK_SESSION_HANDLE s, const char *label, uint32_t generation,
+                   uint64_t x, CK_OBJECT_HANDLE h, CK_RV *rv) HK_WARN_UNUSED;
 
 /* Epoch keys in this mode (label: HK_LABEL_TICKET or HK_LABEL_CACHE, the
  * maintainer's kinds):

@@ -133,13 +133,16 @@ static int advance_chain(chain_source *c, uint32_t g, uint64_t keep_lo, uint64_t
     }
     if (rc != HSMKEYS_OK)
         return rc;
-    /* the chain now reaches target >= keep_lo: erase what left the window */
+    /* the chain now reaches target >= keep_lo: erase what left the window.
+     * A failure does not stop the others; the next cycle tries again. */
     for (i = a; i < b; i++)
         if (c->states[i].epoch < keep_lo && c->states[i].epoch < x) {
-            HK_TRY(hk_chain_destroy(m, s, c->states[i].handle, rv));
+            int r = hk_chain_erase(m, s, c->label, g, c->states[i].epoch, c->states[i].handle, rv);
+            if (r != HSMKEYS_OK && rc == HSMKEYS_OK)
+                rc = r;
             *changed = 1;
         }
-    return HSMKEYS_OK;
+    return rc;
 }
 
 static int op_advance(hk_p11src *t, void *arg, CK_RV *rv)
@@ -149,14 +152,18 @@ static int op_advance(hk_p11src *t, void *arg, CK_RV *rv)
     uint64_t low = hk_window_low(op->e_now, op->past);
     uint64_t keep_lo = low > 0 ? low - 1 : 0;
     size_t i;
-    int changed = 0;
+    int changed = 0, rc = HSMKEYS_OK, r;
 
     HK_TRY(relist(c, rv));
-    for (i = 0; i < t->nmasters; i++)
-        HK_TRY(advance_chain(c, t->masters[i].generation, keep_lo, op->e_now + 1, &changed, rv));
-    if (changed)
-        HK_TRY(relist(c, rv));
-    return HSMKEYS_OK;
+    for (i = 0; i < t->nmasters; i++) {
+        r = advance_chain(c, t->masters[i].generation, keep_lo, op->e_now + 1, &changed, rv);
+        if (r != HSMKEYS_OK && rc == HSMKEYS_OK)
+            rc = r;
+    }
+    /* the listing derive() reads must show what was made, whatever failed */
+    if (changed && (r = relist(c, rv)) != HSMKEYS_OK && rc == HSMKEYS_OK)
+        rc = r;
+    return rc;
 }
 
 static int chain_advance(hk_keysource *src, uint64_t e_now, unsigned past)
@@ -178,6 +185,14 @@ typedef struct derive_op {
     const char *label;
     unsigned char *out;
 } derive_op;
+
+/* 1 if the listing shows (g, x) erased here: a newer state exists, or none. */
+static int erased_here(const chain_source *c, uint32_t g, uint64_t x)
+{
+    size_t a, b;
+    chain_range(c, g, &a, &b);
+    return a == b || c->states[b - 1].epoch > x;
+}
 
 /* Without a token call: is (g, x) erased here, or not made yet? */
 static int missing_state(const chain_source *c, uint32_t g, uint64_t x)
@@ -207,6 +222,22 @@ static int op_derive(hk_p11src *t, void *arg, CK_RV *rv)
         HK_TRY(relist(c, rv)); /* a new session: handles may differ */
     for (attempt = 0; attempt < 2; attempt++) {
         st = find_state(c, op->generation, op->epoch);
+        if (st == NULL && attempt == 0 && !erased_here(c, op->generation, op->epoch)) {
+            HK_TRY(relist(c, rv)); /* made meanwhile by another process? */
+            st = find_state(c, op->generation, op->epoch);
+            if (st == NULL && op->epoch > 0 &&
+                (st = find_state(c, op->generation, op->epoch - 1)) != NULL) {
+                /* Racing settlers (other processes) can leave no copy for a
+                 * moment; the maintainer asks only for epochs up to e + 1, so
+                 * making it here from its predecessor is the step advance()
+                 * would make (deterministic: identical to theirs). */
+                CK_OBJECT_HANDLE h;
+                HK_TRY(hk_chain_step(t->module, t->session, c->label, st->handle,
+                                     op->generation, op->epoch - 1, 1, &h, rv));
+                HK_TRY(relist(c, rv));
+                st = find_state(c, op->generation, op->epoch);
+            }
+        }
         if (st == NULL)
             return missing_state(c, op->generation, op->epoch);
         rc = hk_chain_epoch_keys(t->module, t->session, mk->handle, st->handle, op->label,
@@ -225,9 +256,11 @@ static int chain_derive(hk_keysource *src, uint32_t generation, uint64_t epoch,
 {
     chain_source *c = (chain_source *)src;
     derive_op op = { generation, epoch, label, out };
-    /* an erased epoch costs no token call, whatever asks for it */
+    /* an erased epoch costs no token call, whatever asks for it; one not
+     * made yet in our listing may have been made by another process: the
+     * operation lists again */
     if (c->listed && c->listed_connects == c->p.connects &&
-        find_state(c, generation, epoch) == NULL)
+        find_state(c, generation, epoch) == NULL && erased_here(c, generation, epoch))
         return missing_state(c, generation, epoch);
     return hk_p11src_run(&c->p, op_derive, &op);
 }

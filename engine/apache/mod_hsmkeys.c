@@ -5,8 +5,10 @@
  * other server's tickets.
  *
  * Hooks:
- *   check_config     directives complete; under `apache2 -t` also opens the
- *                    token, so token, PIN and master errors fail the test;
+ *   check_config     directives complete; name-based virtual hosts of an
+ *                    address can share the ticket callback of its first one
+ *                    (hsmk_apache_vhosts.c); under `apache2 -t` also opens
+ *                    the token, so token, PIN and master errors fail the test;
  *   ssl_init_server  mod_ssl's optional hook (declared here: Debian ships no
  *                    mod_ssl_openssl.h), run in the parent after every
  *                    SSL_CTX is set up: opens the context and attaches the
@@ -35,6 +37,7 @@
 #include "hsmk_apache_conf.h"
 #include "hsmk_apache_ctx.h"
 #include "hsmk_apache_sc.h"
+#include "hsmk_apache_vhosts.h"
 
 /* mod_ssl's hook, as in httpd's modules/ssl/mod_ssl_openssl.h. */
 APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, init_server,
@@ -74,6 +77,8 @@ static int hsmk_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "(a2enmod ssl, or LoadModule ssl_module)");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    if (!hsmk_vhosts_check(ptemp, base))
+        rc = HTTP_INTERNAL_SERVER_ERROR;
     for (s = base; s != NULL; s = s->next) {
         const hsmk_srv_conf *c = hsmk_srv_conf_get(s);
         const char *err, *key;

@@ -192,6 +192,8 @@ ngx_hsmkeys_merge_and_attach(ngx_conf_t *cf, ngx_hsmkeys_main_conf_t *mcf,
     {
         return NGX_CONF_ERROR;
     }
+    /* for the virtual-host selection (ngx_http_hsmkeys_vhosts.c) */
+    conf->hk = hk;
 
     return NGX_CONF_OK;
 }

@@ -44,6 +44,8 @@ typedef struct {
                                        (ngx_hsmkeys_sesscache.c) [off] */
     u_char          *session_cache_file;
     ngx_uint_t       session_cache_line;
+    hsmkeys_ctx     *hk;            /* attached to this server's SSL_CTX;
+                                       NULL: off, or no TLS */
 } ngx_hsmkeys_srv_conf_t;
 
 

@@ -4,7 +4,9 @@
  * Owns: the hsmkeys_* directive table of the http{} and server{} blocks and
  * the glue that hands each server's ngx_http_ssl_module SSL_CTX to the
  * shared code (ngx_hsmkeys_common.c), which validates, opens the token and
- * installs the ticket key callback.
+ * installs the ticket key callback; and, once every server is merged,
+ * the per-connection choice among the name-based virtual servers of each
+ * listen address (ngx_http_hsmkeys_vhosts.c).
  *
  * Threat handled: the fleet's servers encrypting tickets under keys their
  * peers cannot read.  Every server with "hsmkeys_tickets on" either gets the
@@ -26,6 +28,7 @@
 
 #include "ngx_hsmkeys_common.h"
 #include "ngx_hsmkeys_sesscache.h"
+#include "ngx_http_hsmkeys_vhosts.h"
 
 
 static char *ngx_http_hsmkeys_merge_srv_conf(ngx_conf_t *cf, void *parent,
@@ -98,7 +101,7 @@ static ngx_command_t  ngx_http_hsmkeys_commands[] = {
 
 static ngx_http_module_t  ngx_http_hsmkeys_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_hsmkeys_vhosts_init,          /* postconfiguration */
 
     ngx_hsmkeys_create_main_conf,          /* create main configuration */
     NULL,                                  /* init main configuration */

@@ -453,6 +453,19 @@ int hk_maint_cycle(struct hsmkeys_ctx *ctx, int force_reread)
     return rc;
 }
 
+/* *ts = now on `clock` + ms, for the timed waits (done_cond waits on the
+ * realtime clock, wake_cond on the monotonic one). */
+static void deadline_after(struct timespec *ts, clockid_t clock, int64_t ms)
+{
+    clock_gettime(clock, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 /* Milliseconds until the next cycle is due. */
 static int64_t sleep_ms(struct hsmkeys_ctx *ctx, int64_t now)
 {
@@ -499,13 +512,7 @@ static void *maint_main(void *arg)
         if (m->stop || m->force || (m->wake && hk_mono_ms() >= m->quiet_until_ms))
             continue;
         d = sleep_ms(ctx, hk_mono_ms());
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += d / 1000;
-        ts.tv_nsec += (d % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        deadline_after(&ts, CLOCK_MONOTONIC, d);
         /* A wake while every missing key backs off is kept for later: a
          * flood of handshakes missing a key costs no cycle and no call. */
         while (!m->stop && !m->force && !(m->wake && hk_mono_ms() >= m->quiet_until_ms) &&
@@ -581,13 +588,7 @@ int hk_maint_wait_cycle(struct hsmkeys_ctx *ctx, int64_t timeout_ms, int reread)
     int rc;
 
     HK_TRY(hk_maint_start(ctx));
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    deadline_after(&ts, CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&m->lock);
     target = m->cycles_begun + 1; /* a cycle that starts after this call */
     m->force = reread ? 2 : 1;
@@ -621,8 +622,7 @@ int hk_maint_stop(struct hsmkeys_ctx *ctx)
     th = m->thread;
     m->stop = 1;
     pthread_cond_signal(&m->wake_cond);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 2;
+    deadline_after(&ts, CLOCK_REALTIME, 2000);
     while (!m->exited)
         if (pthread_cond_timedwait(&m->done_cond, &m->lock, &ts) == ETIMEDOUT)
             break;

@@ -10,7 +10,7 @@
 FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 30
 FUZZ_B       := $(B)/fuzz
-FUZZ_TARGETS := fuzz_ticket fuzz_keyname fuzz_config fuzz_wrapblob fuzz_sessentry
+FUZZ_TARGETS := fuzz_ticket fuzz_keyname fuzz_config fuzz_wrapblob fuzz_sessentry fuzz_sni
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
                 -Ihsmkeys/include -Iengine/include -Ihsmkeys/src -Itests/lib -Itests/fault \

@@ -99,6 +99,11 @@ void t_hs_clear(t_hs *h)
 
 int t_handshake(SSL_CTX *cctx, SSL_CTX *sctx, SSL_SESSION *offer, t_hs *h)
 {
+    return t_handshake_sni(cctx, sctx, NULL, offer, h);
+}
+
+int t_handshake_sni(SSL_CTX *cctx, SSL_CTX *sctx, const char *sni, SSL_SESSION *offer, t_hs *h)
+{
     SSL *c = SSL_new(cctx), *s = SSL_new(sctx);
     BIO *cb = NULL, *sb = NULL;
     unsigned char buf[16];
@@ -112,6 +117,8 @@ int t_handshake(SSL_CTX *cctx, SSL_CTX *sctx, SSL_SESSION *offer, t_hs *h)
     SSL_set_connect_state(c);
     SSL_set_accept_state(s);
     SSL_set_app_data(c, h);
+    if (sni != NULL && SSL_set_tlsext_host_name(c, sni) != 1)
+        goto out;
     if (offer != NULL)
         SSL_set_session(c, offer);
     for (i = 0; i < 64 && !(cdone && sdone); i++) {

@@ -28,6 +28,9 @@ typedef struct t_hs {
 /* One connection: offer `offer` (may be NULL), complete the handshake, let
  * the client process post-handshake tickets.  Returns 0 if ok. */
 int t_handshake(SSL_CTX *client, SSL_CTX *server, SSL_SESSION *offer, t_hs *out);
+/* The same, the client sending `sni` as its server name (NULL: none). */
+int t_handshake_sni(SSL_CTX *client, SSL_CTX *server, const char *sni,
+                    SSL_SESSION *offer, t_hs *out);
 void t_hs_clear(t_hs *h);
 
 #endif

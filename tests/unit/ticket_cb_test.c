@@ -2,14 +2,20 @@
  * ticket_cb_test.c - engine/src/ticket_cb.c end to end: two servers whose tokens
  * hold the same master resume each other's tickets; other masters and
  * domains do not, and cost no token call; epoch boundaries, renewals, the
- * window, and clock skew between servers.
+ * window, and clock skew between servers.  Name-based virtual hosts: two
+ * domains on one address, with the SSL_CTX switched by a servername
+ * callback (nginx) or a client_hello callback (Apache's mod_ssl); each
+ * resumes its own tickets across servers, and one's ticket offered to the
+ * other gets a full handshake and costs no token call.
  */
 #include <stdlib.h>
 #include <time.h>
+#include <strings.h>
 #include <hsmkeys/hsmkeys_ssl.h>
 #include "test.h"
 #include "softhsm.h"
 #include "tls.h"
+#include "../../engine/src/sni.h"
 
 static int64_t clock_a = 1700000000, clock_b = 1700000000;
 
@@ -185,10 +191,247 @@ static void steady_state(hsmkeys_ctx *a, hsmkeys_ctx *b)
     SSL_CTX_free(sa); SSL_CTX_free(sb); SSL_CTX_free(c);
 }
 
+/* ---- name-based virtual hosts ------------------------------------------
+ *
+ * One "server" = a start SSL_CTX (the default virtual host, a.test) and a
+ * virtual host SSL_CTX (b.test); c.test is a third virtual host without
+ * hsmkeys.  Two such servers S1/S2 hold the same master (a1/a2 contexts of
+ * domain a.test, b1/b2 of domain b.test): a client alternating between
+ * them is the load balancer's round robin.
+ */
+typedef struct vserver {
+    SSL_CTX *start, *vhost_b, *vhost_c;
+    hsmkeys_ctx *a, *b;
+} vserver;
+
+static SSL_CTX *vhost_for(vserver *v, const char *name)
+{
+    if (name != NULL && strcasecmp(name, "b.test") == 0)
+        return v->vhost_b;
+    if (name != NULL && strcasecmp(name, "c.test") == 0)
+        return v->vhost_c;
+    return NULL;
+}
+
+/* nginx: the servername callback runs after the ticket was decrypted. */
+static int servername_switch(SSL *s, int *al, void *arg)
+{
+    SSL_CTX *to = vhost_for(arg, SSL_get_servername(s, TLSEXT_NAMETYPE_host_name));
+    (void)al;
+    if (to != NULL)
+        SSL_set_SSL_CTX(s, to);
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* mod_ssl: the client_hello callback runs before anything is parsed. */
+static int client_hello_switch(SSL *s, int *al, void *arg)
+{
+    const unsigned char *ext;
+    size_t len;
+    char name[HK_SNI_MAX + 1];
+    SSL_CTX *to;
+    (void)al;
+    if (SSL_client_hello_get0_ext(s, TLSEXT_TYPE_server_name, &ext, &len) == 1
+        && hk_sni_parse(ext, len, name) && (to = vhost_for(arg, name)) != NULL)
+        SSL_set_SSL_CTX(s, to);
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* The nginx integration's job: the server name -> that host's context. */
+static hsmkeys_ctx *select_by_name(SSL *s, const char *name, void *arg)
+{
+    vserver *v = arg;
+    (void)s;
+    if (name != NULL && strcasecmp(name, "b.test") == 0)
+        return v->b;
+    if (name != NULL && strcasecmp(name, "c.test") == 0)
+        return NULL;
+    return v->a; /* the default server */
+}
+
+static void vserver_make(vserver *v, int version, int apache, hsmkeys_ctx *a, hsmkeys_ctx *b)
+{
+    v->a = a;
+    v->b = b;
+    v->start = server(a, version);
+    v->vhost_b = server(b, version);
+    v->vhost_c = t_server_ctx(version, "EC"); /* tickets on, no hsmkeys */
+    if (v->vhost_c == NULL)
+        abort();
+    if (apache) {
+        SSL_CTX_set_client_hello_cb(v->start, client_hello_switch, v);
+    } else {
+        SSL_CTX_set_tlsext_servername_callback(v->start, servername_switch);
+        SSL_CTX_set_tlsext_servername_arg(v->start, v);
+        if (hsmkeys_ssl_set_selector(v->start, select_by_name, v) != HSMKEYS_OK)
+            abort();
+    }
+}
+
+static void vserver_free(vserver *v)
+{
+    SSL_CTX_free(v->start); SSL_CTX_free(v->vhost_b); SSL_CTX_free(v->vhost_c);
+}
+
+/* Token calls of every context of the two servers. */
+static uint64_t all_calls(vserver *v1, vserver *v2)
+{
+    return calls(v1->a) + calls(v1->b) + calls(v2->a) + calls(v2->b);
+}
+
+static int name_of(hsmkeys_ctx *hk, const unsigned char name[16])
+{
+    unsigned char aes[32], hmac[32];
+    int renew, rc = hsmkeys_decrypt_key(hk, name, aes, hmac, &renew);
+    hsmkeys_wipe(aes, sizeof aes);
+    hsmkeys_wipe(hmac, sizeof hmac);
+    return rc == HSMKEYS_OK;
+}
+
+static void vhosts(int version, const char *vname, int apache,
+                   hsmkeys_ctx *a1, hsmkeys_ctx *b1, hsmkeys_ctx *a2, hsmkeys_ctx *b2)
+{
+    vserver v1, v2;
+    SSL_CTX *c = t_client_ctx(version);
+    const char *style = apache ? "client_hello switch" : "servername switch + selector";
+    hsmkeys_stats before, after;
+    char what[200];
+    t_hs ha, hb, h1, h2, h3;
+    uint64_t calls0;
+    int i, resumed;
+
+    vserver_make(&v1, version, apache, a1, b1);
+    vserver_make(&v2, version, apache, a2, b2);
+    memset(&ha, 0, sizeof ha); memset(&hb, 0, sizeof hb);
+
+    snprintf(what, sizeof what, "%s, %s: each virtual host resumes its own domain's tickets across servers", vname, style);
+    T_CASE(what) {
+        const char *hosts[2] = { "a.test", "B.Test" };
+        for (i = 0; i < 2; i++) {
+            hsmkeys_ctx *mine = i ? b1 : a1, *theirs = i ? a1 : b1;
+            T_EQ_INT(t_handshake_sni(c, v1.start, hosts[i], NULL, &h1), 0);
+            T_TRUE(h1.has_ticket);
+            T_TRUE(name_of(mine, h1.ticket_name));    /* issued under its domain */
+            T_TRUE(!name_of(theirs, h1.ticket_name));
+            T_EQ_INT(t_handshake_sni(c, v2.start, hosts[i], h1.session, &h2), 0);
+            T_EQ_INT(h2.resumed, 1);
+            T_EQ_INT(t_handshake_sni(c, v1.start, hosts[i], h2.session ? h2.session : h1.session, &h3), 0);
+            T_EQ_INT(h3.resumed, 1);
+            if (i == 0) { ha = h3; memset(&h3, 0, sizeof h3); }
+            else { hb = h3; memset(&h3, 0, sizeof h3); }
+            t_hs_clear(&h1); t_hs_clear(&h2); t_hs_clear(&h3);
+        }
+    }
+
+    snprintf(what, sizeof what, "%s, %s: 200 reconnects per host alternating servers all resume", vname, style);
+    T_CASE(what) {
+        for (i = 0, resumed = 0; i < 400; i++) {
+            t_hs *h = (i & 2) ? &hb : &ha;
+            t_hs n;
+            if (t_handshake_sni(c, (i & 1) ? v1.start : v2.start, (i & 2) ? "b.test" : "a.test",
+                                h->session, &n) == 0 && n.resumed)
+                resumed++;
+            if (n.session != NULL) {
+                t_hs_clear(h);
+                *h = n;
+            } else {
+                t_hs_clear(&n);
+            }
+        }
+        T_EQ_INT(resumed, 400);
+    }
+
+    snprintf(what, sizeof what, "%s, %s: a.test's ticket offered to b.test: full handshake, refused as foreign, 0 token calls", vname, style);
+    T_CASE(what) {
+        hsmkeys_get_stats(b2, &before);
+        calls0 = all_calls(&v1, &v2);
+        T_EQ_INT(t_handshake_sni(c, v2.start, "b.test", ha.session, &h1), 0);
+        hsmkeys_get_stats(b2, &after);
+        T_EQ_INT(h1.resumed, 0);
+        T_EQ_INT(after.refused_foreign - before.refused_foreign, 1);
+        T_EQ_INT(all_calls(&v1, &v2) - calls0, 0);
+        T_TRUE(h1.has_ticket && name_of(b2, h1.ticket_name)); /* and b.test's new ticket */
+        t_hs_clear(&h1);
+    }
+
+    snprintf(what, sizeof what, "%s, %s: b.test's ticket offered to a.test: full handshake, refused as foreign, 0 token calls", vname, style);
+    T_CASE(what) {
+        hsmkeys_get_stats(a1, &before);
+        calls0 = all_calls(&v1, &v2);
+        T_EQ_INT(t_handshake_sni(c, v1.start, "a.test", hb.session, &h1), 0);
+        hsmkeys_get_stats(a1, &after);
+        T_EQ_INT(h1.resumed, 0);
+        T_EQ_INT(after.refused_foreign - before.refused_foreign, 1);
+        T_EQ_INT(all_calls(&v1, &v2) - calls0, 0);
+        T_TRUE(h1.has_ticket && name_of(a1, h1.ticket_name));
+        t_hs_clear(&h1);
+        /* no server name: the default server's domain */
+        T_EQ_INT(t_handshake_sni(c, v1.start, NULL, hb.session, &h2), 0);
+        T_EQ_INT(h2.resumed, 0);
+        T_TRUE(h2.has_ticket && name_of(a1, h2.ticket_name));
+        t_hs_clear(&h2);
+    }
+
+    snprintf(what, sizeof what, "%s, %s: a virtual host without hsmkeys gets no ticket and resumes none", vname, style);
+    T_CASE(what) {
+        hsmkeys_get_stats(a1, &before);
+        calls0 = all_calls(&v1, &v2);
+        T_EQ_INT(t_handshake_sni(c, v1.start, "c.test", ha.session, &h1), 0);
+        hsmkeys_get_stats(a1, &after);
+        T_EQ_INT(h1.resumed, 0);
+        T_EQ_INT(h1.has_ticket, 0);
+        T_EQ_INT(after.tickets_resumed, before.tickets_resumed);
+        T_EQ_INT(all_calls(&v1, &v2) - calls0, 0);
+        t_hs_clear(&h1);
+    }
+    t_hs_clear(&ha); t_hs_clear(&hb);
+    vserver_free(&v1); vserver_free(&v2);
+    SSL_CTX_free(c);
+}
+
+/* Without the per-connection choice, OpenSSL 3.0 decrypts under the
+ * default server and encrypts under the virtual host: record the order. */
+static int order_sni_ran, order_dec_before_sni, order_dec_name_null;
+static int order_sn_cb(SSL *s, int *al, void *arg)
+{
+    (void)s; (void)al; (void)arg;
+    order_sni_ran = 1;
+    return SSL_TLSEXT_ERR_OK;
+}
+static hsmkeys_ctx *order_select(SSL *s, const char *name, void *arg)
+{
+    if (!order_sni_ran && SSL_get_servername(s, TLSEXT_NAMETYPE_host_name) == NULL)
+        order_dec_name_null++;   /* OpenSSL has not parsed server_name yet */
+    if (!order_sni_ran && name != NULL && strcmp(name, "b.test") == 0)
+        order_dec_before_sni++;  /* but the ClientHello gave us the name */
+    return arg;
+}
+
+static void openssl_order(int version, const char *vname, hsmkeys_ctx *a)
+{
+    SSL_CTX *s = server(a, version), *c = t_client_ctx(version);
+    char what[200];
+    t_hs h1, h2;
+
+    SSL_CTX_set_tlsext_servername_callback(s, order_sn_cb);
+    hsmkeys_ssl_set_selector(s, order_select, a);
+    snprintf(what, sizeof what, "%s: OpenSSL decrypts the ticket before the servername callback; the name comes from the ClientHello", vname);
+    T_CASE(what) {
+        T_EQ_INT(t_handshake_sni(c, s, "b.test", NULL, &h1), 0);
+        order_sni_ran = order_dec_before_sni = order_dec_name_null = 0;
+        T_EQ_INT(t_handshake_sni(c, s, "b.test", h1.session, &h2), 0);
+        T_EQ_INT(h2.resumed, 1);
+        T_EQ_INT(order_dec_name_null, 1);
+        T_EQ_INT(order_dec_before_sni, 1);
+    }
+    t_hs_clear(&h1); t_hs_clear(&h2);
+    SSL_CTX_free(s); SSL_CTX_free(c);
+}
+
 int main(void)
 {
     t_hsm h;
-    hsmkeys_ctx *a, *b, *other_master, *other_domain, *ea, *eb;
+    hsmkeys_ctx *a, *b, *other_master, *other_domain, *ea, *eb, *va1, *vb1, *va2, *vb2;
 
     if (t_fleet_setup(&h) != 0)
         return 1;
@@ -198,7 +441,11 @@ int main(void)
     other_domain = t_open(&h, "S2", "api.example.com", NULL, NULL, &clock_b);
     ea = t_open(&h, "S1", "www.example.com", "60", "120", &clock_a);
     eb = t_open(&h, "S2", "www.example.com", "60", "120", &clock_b);
-    if (!a || !b || !other_master || !other_domain || !ea || !eb)
+    va1 = t_open(&h, "S1", "a.test", NULL, NULL, &clock_a);
+    vb1 = t_open(&h, "S1", "b.test", NULL, NULL, &clock_a);
+    va2 = t_open(&h, "S2", "a.test", NULL, NULL, &clock_b);
+    vb2 = t_open(&h, "S2", "b.test", NULL, NULL, &clock_b);
+    if (!a || !b || !other_master || !other_domain || !ea || !eb || !va1 || !vb1 || !va2 || !vb2)
         return 1;
 
     cross_server(TLS1_3_VERSION, "TLS 1.3", a, b);
@@ -210,9 +457,16 @@ int main(void)
     epochs(TLS1_3_VERSION, "TLS 1.3", ea, eb);
     epochs(TLS1_2_VERSION, "TLS 1.2", ea, eb);
     steady_state(a, b);
+    openssl_order(TLS1_2_VERSION, "TLS 1.2", va1);
+    openssl_order(TLS1_3_VERSION, "TLS 1.3", va1);
+    vhosts(TLS1_2_VERSION, "TLS 1.2", 0, va1, vb1, va2, vb2);
+    vhosts(TLS1_3_VERSION, "TLS 1.3", 0, va1, vb1, va2, vb2);
+    vhosts(TLS1_2_VERSION, "TLS 1.2", 1, va1, vb1, va2, vb2);
+    vhosts(TLS1_3_VERSION, "TLS 1.3", 1, va1, vb1, va2, vb2);
 
     hsmkeys_close(a); hsmkeys_close(b); hsmkeys_close(other_master);
     hsmkeys_close(other_domain); hsmkeys_close(ea); hsmkeys_close(eb);
+    hsmkeys_close(va1); hsmkeys_close(vb1); hsmkeys_close(va2); hsmkeys_close(vb2);
     t_hsm_cleanup(&h);
     return t_done();
 }

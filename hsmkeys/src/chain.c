@@ -109,13 +109,20 @@ void hk_chain_tmpl_init(hk_chain_tmpl *t, const char *label, uint32_t g, uint64_
     tmpl_add(t, CKA_MODIFIABLE, &t->no, sizeof t->no);
 }
 
+/* C_FindObjects may return fewer objects than asked for while more match
+ * (p11-kit's RPC does): call it until it returns none or out is full. */
 static int find_tmpl(hk_module *m, CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG nt,
                      CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n, CK_RV *rv)
 {
+    CK_ULONG got;
     *n = 0;
     *rv = HK_FN(m, C_FindObjectsInit)(s, t, nt);
     HK_TRY(hk_p11_check(*rv, "C_FindObjectsInit"));
-    *rv = HK_FN(m, C_FindObjects)(s, out, max, n);
+    do {
+        got = 0;
+        *rv = HK_FN(m, C_FindObjects)(s, out + *n, max - *n, &got);
+        *n += *rv == CKR_OK ? got : 0;
+    } while (*rv == CKR_OK && got > 0 && *n < max);
     (void)HK_FN(m, C_FindObjectsFinal)(s);
     return hk_p11_check(*rv, "C_FindObjects");
 }

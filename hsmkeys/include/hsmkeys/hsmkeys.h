@@ -100,6 +100,13 @@ void hsmkeys_config_free(hsmkeys_config *cfg);
  *   allow-extractable  "yes" accepts an EXTRACTABLE master (provisioning only).
  *   session-cache "yes": also derive the sealed session cache's keys of each
  *                 epoch (hsmkeys_cache_key).  [no]
+ *   forward-erasable "yes": epoch keys also depend on a per-epoch state
+ *                 the token keeps as a hash chain and destroys once the
+ *                 epoch left the window (+1 epoch), so nobody can compute
+ *                 them afterwards, even with the token and its PIN
+ *                 (SECURITY.md).  Every server of the fleet sets the same;
+ *                 the token needs the chain (hsmkeys-tool create
+ *                 --forward-erasable, or a clone).  [no]
  * Returns HSMKEYS_OK, HSMKEYS_E_INVALID (unknown option or bad value),
  * HSMKEYS_E_URI (URI does not parse), HSMKEYS_E_NOMEM.
  */

@@ -41,6 +41,10 @@ ngx_conf S2 127.0.0.1 "$P2" "$S2_URI" "$FE"
 ngx_test S1 S1
 rc=$?; [ $rc = 0 ] || sed 's/^/# /' "$LAB/S1/t.out"
 tap_ok $rc "nginx -t accepts hsmkeys_forward_erasable on"
+lab_host S3 fleet && ngx_conf S3 127.0.0.1 "$(lab_port)" "$S3_URI" "$FE"
+ngx_test S3 S3
+[ $? != 0 ] && grep -q "holds no chain state.*hsmkeys-tool create --forward-erasable" "$LAB/S3/t.out"
+tap_ok $? "nginx -t refuses hsmkeys_forward_erasable on a token without the chain, naming the fix"
 
 # HAProxy round robin; a connection refused by a restarting server is
 # dispatched to the other one (retries + redispatch), so clients see no error.

@@ -163,17 +163,25 @@ int hk_chain_list(hk_module *m, CK_SESSION_HANDLE s, const char *label, hk_chain
         { CKA_LABEL, (void *)(uintptr_t)label, strlen(label) },
         { CKA_TOKEN, &yes, sizeof yes },
     };
-    CK_OBJECT_HANDLE h[256];
+    /* the largest window (HK_MAX_WINDOW_PAST) + slack + look-ahead, a
+     * second generation's chain, and duplicates left by racing creators */
+    enum { HK_CHAIN_LIST_MAX = 2048 };
+    CK_OBJECT_HANDLE *h = malloc(HK_CHAIN_LIST_MAX * sizeof *h);
     CK_ULONG found = 0, i;
     hk_chain_state *list;
     size_t kept = 0;
+    int rc;
 
     *out = NULL;
     *n = 0;
-    HK_TRY(find_tmpl(m, s, t, 3, h, 256, &found, rv));
-    list = calloc(found ? found : 1, sizeof *list);
-    if (list == NULL)
+    if (h == NULL)
         return hk_fail(HSMKEYS_E_NOMEM, "out of memory");
+    rc = find_tmpl(m, s, t, 3, h, HK_CHAIN_LIST_MAX, &found, rv);
+    list = rc == HSMKEYS_OK ? calloc(found ? found : 1, sizeof *list) : NULL;
+    if (list == NULL) {
+        free(h);
+        return rc != HSMKEYS_OK ? rc : hk_fail(HSMKEYS_E_NOMEM, "out of memory");
+    }
     for (i = 0; i < found; i++) {
         unsigned char id[32];
         CK_ATTRIBUTE a = { CKA_ID, id, sizeof id };
@@ -183,6 +191,7 @@ int hk_chain_list(hk_module *m, CK_SESSION_HANDLE s, const char *label, hk_chain
         if (r != CKR_OK) {
             *rv = r;
             free(list);
+            free(h);
             return hk_p11_check(r, "C_GetAttributeValue(CKA_ID of a chain state)");
         }
         if (hk_chain_id_decode(id, a.ulValueLen, &list[kept].generation,
@@ -190,6 +199,7 @@ int hk_chain_list(hk_module *m, CK_SESSION_HANDLE s, const char *label, hk_chain
             continue; /* not ours: never touched */
         list[kept++].handle = h[i];
     }
+    free(h);
     qsort(list, kept, sizeof *list, cmp_state);
     *out = list;
     *n = kept;

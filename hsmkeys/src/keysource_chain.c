@@ -44,10 +44,14 @@ static int relist(chain_source *c, CK_RV *rv)
 {
     hk_chain_state *list = NULL;
     size_t n = 0;
+    hk_chain_state *old = c->states;
     HK_TRY(hk_chain_list(c->p.module, c->p.session, c->label, &list, &n, rv));
-    free(c->states);
-    c->states = list;
+    /* keysource.h, fork consistency: publish the new list, then free the
+     * old one (a child forked in between sees a valid list either way) */
+    c->nstates = 0;
+    __atomic_store_n(&c->states, list, __ATOMIC_RELEASE);
     c->nstates = n;
+    free(old);
     c->listed = 1;
     c->listed_connects = c->p.connects;
     return HSMKEYS_OK;

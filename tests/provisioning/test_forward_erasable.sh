@@ -73,6 +73,16 @@ out=$(tool B unwrap --in "$W/state.blob" --expect-kcv "$SKCV" 2>&1); rc=$?
 [ $rc = 0 ] && [ "$(SOFTHSM2_CONF=$B_CONF "$CHAIN" list B "$B_PIN_FILE")" = "1 $X0" ]
 tap_ok $? "B imports the state: one object, S(1, $X0)"
 
+# rotate --forward-erasable: generation 2 with its own chain from the epoch
+# before its first (activation in 1 h: epoch 1800 epochs of 2 s ahead).
+out=$(tool A rotate --forward-erasable --activate-in 1h --epoch 2s 2>&1); rc=$?
+G2=$(( ( $(date +%s) + 3600 + 1 ) / 2 - 1 ))
+first=$(printf '%s\n' "$out" | sed -n 's/.*chain of generation 2 starts at epoch \([0-9]*\).*/\1/p')
+echo "# rotate: chain of generation 2 starts at $first (expected about $G2)"
+[ $rc = 0 ] && [ -n "$first" ] && [ $((first - G2)) -le 1 ] && [ $((G2 - first)) -le 1 ] &&
+    SOFTHSM2_CONF=$A_CONF "$CHAIN" list A "$A_PIN_FILE" | grep -qx "2 $first"
+tap_ok $? "rotate --forward-erasable: generation 2 and its chain, starting the epoch before its first"
+
 kcv_of() { tool "$1" kcv --epoch "$2" --domain $D --epoch-length 2s ${3:-} 2>&1; }
 ka=$(kcv_of A "$X0" --forward-erasable); kb=$(kcv_of B "$X0" --forward-erasable); ks=$(kcv_of A "$X0")
 echo "# A: $ka"; echo "# B: $kb"; echo "# static: $ks"
@@ -112,8 +122,9 @@ for h in A B; do
     conf=${h}_CONF; pin=${h}_PIN_FILE
     SOFTHSM2_CONF=${!conf} "$CHAIN" list $h "${!pin}" > "$W/$h.states"
 done
-awk -v low=$low '$2 < low { bad = 1 } END { exit bad }' "$W/A.states" "$W/B.states" &&
-    [ "$(sort "$W/A.states" | uniq -d)" = "" ] && [ "$(wc -l < "$W/A.states")" = 5 ]
-tap_ok $? "tokens hold no state older than epoch $low (window + 1), one per live epoch ($(tr '\n' ' ' < "$W/A.states"))"
+awk -v low=$low '$1 == 1 && $2 < low { bad = 1 } END { exit bad }' "$W/A.states" "$W/B.states" &&
+    [ "$(sort "$W/A.states" | uniq -d)" = "" ] && [ "$(awk '$1 == 1' "$W/A.states" | wc -l)" = 5 ] &&
+    grep -qx "2 $first" "$W/A.states"
+tap_ok $? "tokens hold no state of generation 1 older than epoch $low (window + 1), one per live epoch, and generation 2's future chain untouched ($(tr '\n' ' ' < "$W/A.states"))"
 
 tap_done

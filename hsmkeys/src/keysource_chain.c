@@ -23,8 +23,10 @@
  * chain only runs forward), even with the master, the PIN and the token.
  * derive() refuses an erased epoch with no token call.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "chain.h"
 #include "keysource_p11.h"
 #include "schedule.h"
@@ -38,7 +40,16 @@ typedef struct chain_source {
     int listed;
     int done;                 /* advance complete for done_epoch */
     uint64_t done_epoch;
+    int64_t retry_at_ms, backoff_ms; /* a failed advance: 1 s doubling to 30 s */
+    char last_msg[300];       /* its message, returned while backing off */
 } chain_source;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int relist(chain_source *c, CK_RV *rv)
 {
@@ -175,11 +186,23 @@ static int chain_advance(hk_keysource *src, uint64_t e_now, unsigned past)
     chain_source *c = (chain_source *)src;
     struct advance_op op = { e_now, past };
     int rc;
+    int64_t now = mono_ms();
     if (c->done && c->done_epoch == e_now && c->listed && c->listed_connects == c->p.connects)
         return HSMKEYS_OK;
+    /* a failing token is not asked again at every cycle (a new epoch is) */
+    if (!c->done && c->done_epoch == e_now && now < c->retry_at_ms)
+        return hk_fail(HSMKEYS_E_TOKEN, "%s (backing off)", c->last_msg);
     rc = hk_p11src_run(&c->p, op_advance, &op);
     c->done = rc == HSMKEYS_OK;
     c->done_epoch = e_now;
+    if (rc == HSMKEYS_OK) {
+        c->backoff_ms = 0;
+    } else {
+        c->backoff_ms = c->backoff_ms == 0 ? 1000 : c->backoff_ms * 2 > 30000 ? 30000
+                                                                              : c->backoff_ms * 2;
+        c->retry_at_ms = now + c->backoff_ms;
+        snprintf(c->last_msg, sizeof c->last_msg, "%s", hsmkeys_last_error());
+    }
     return rc;
 }
 

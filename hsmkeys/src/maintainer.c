@@ -348,7 +348,7 @@ static void advance(struct hsmkeys_ctx *ctx, uint64_t e, int64_t now)
     failed(ctx);
     if (log_due(m, now))
         hk_ctx_log(ctx, HSMKEYS_LOG_ERR, "cannot advance the forward-erasable chain to epoch "
-                   "%llu: %s; retrying at the next cycle%s", (unsigned long long)(e + 1),
+                   "%llu: %s; retrying later%s", (unsigned long long)(e + 1),
                    hsmkeys_last_error(), suppressed_note(m, now));
 }
 

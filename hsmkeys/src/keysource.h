@@ -58,7 +58,8 @@ struct hk_keysource_ops {
      * token (stepping forward from whatever state it holds), and destroy
      * every state older than e_now - past - 1 (the window plus one epoch of
      * slack).  Cheap when nothing changed since the last call in this
-     * epoch.  Returns HSMKEYS_OK, HSMKEYS_E_TOKEN, HSMKEYS_E_LOGIN,
+     * epoch; a failure backs off inside the source until the next epoch or
+     * the backoff's end (the maintainer calls it every cycle).  Returns HSMKEYS_OK, HSMKEYS_E_TOKEN, HSMKEYS_E_LOGIN,
      * HSMKEYS_E_MODULE, HSMKEYS_E_NOMEM. */
     int (*advance)(hk_keysource *src, uint64_t e_now, unsigned past);
     void (*destroy)(hk_keysource *src);

@@ -16,7 +16,10 @@
  * other processes made at the same time), then destroys every state older
  * than the kept range, but only once a newer one exists, so a chain is never
  * cut.  It lists the token once per epoch (and after a reconnect), so the
- * cycles between boundaries cost no token call.
+ * cycles between boundaries cost no token call; after a failure it backs
+ * off (1 s doubling to 30 s) within the epoch and tries again at once when
+ * a new epoch begins.  derive() of a state its listing lacks lists again and,
+ * if only the predecessor exists (racing settlers), makes it.
  *
  * Threat: an epoch key that outlives its window.  Once every token has
  * destroyed S(g, e), KDF(S(g, e), ...) cannot be recomputed by anyone (the

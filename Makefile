@@ -5,6 +5,8 @@
 #   make demo            the seed scenario live on SoftHSM2 (LB, S1, S2, C1, C2)
 #   make bench           benchmarks (not part of check)
 #   make install         honours PREFIX and DESTDIR
+#   make deb             Debian packages (debian/) into build/deb/
+#   make check-deb       build, install, exercise and purge the packages (root)
 #   make SAN=asan check-unit   unit tests under ASan+UBSan (SAN=tsan: TSan)
 #
 # Each directory adds its own rules in a build.mk fragment included below.
@@ -34,7 +36,8 @@ SAN_FLAGS := $(SAN_FLAGS_$(SAN))
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(SAN_FLAGS) \
+# CPPFLAGS: dpkg-buildflags' -D_FORTIFY_SOURCE=2 when built by debian/rules.
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) \
              -Ihsmkeys/include -Iengine/include $(P11KIT_CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 
@@ -54,7 +57,7 @@ ALL_TARGETS  := $(LIB_SO) $(LIB_A) $(B)/hsmkeys.pc
 TEST_BINS    :=
 INSTALL_HOOKS :=
 
-.PHONY: all check check-unit deps demo bench install uninstall clean sanitize
+.PHONY: all check check-unit deps demo bench install uninstall clean sanitize deb check-deb
 all: build-all
 
 $(B)/obj/%.o: %.c
@@ -111,6 +114,30 @@ install: build-all
 	  [ -f "$$m" ] || continue; s=$${m##*.}; \
 	  install -d $(DESTDIR)$(MANDIR)/man$$s && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 	@for h in $(INSTALL_HOOKS); do $(MAKE) --no-print-directory $$h || exit 1; done
+
+# Debian packages (debian/, built by debian/rules with this Makefile) into
+# build/deb/: built in a copy of the tree there, so the tree stays clean.
+# Then lintian; any error fails.  make check-deb installs, exercises and
+# purges them (tests/deb/deb_packages.sh, as root; not part of make check).
+DEB_OUT := build/deb
+deb:
+	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null || \
+	  { echo "make deb: dpkg-buildpackage/debhelper missing: make deps (or apt-get install debhelper lintian)" >&2; exit 1; }
+	@v=$$(dpkg-parsechangelog -l debian/changelog -S Version); [ "$$v" = "$(VERSION)" ] || \
+	  { echo "make deb: debian/changelog is at $$v but hsmkeys.h at $(VERSION): add a changelog entry (dch -v $(VERSION))" >&2; exit 1; }
+	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
+	tar -cf - --exclude=./build --exclude='./build-*' --exclude=./.git . | tar -xf - -C $(DEB_OUT)/src
+	cd $(DEB_OUT)/src && dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 || \
+	  { tail -40 ../build.log; echo "make deb: failed (log: $(DEB_OUT)/build.log)" >&2; exit 1; }
+	rm -rf $(DEB_OUT)/src
+	lintian --info --display-info $(DEB_OUT)/*.changes > $(DEB_OUT)/lintian.txt 2>&1; \
+	  cat $(DEB_OUT)/lintian.txt; \
+	  ! grep -q '^E: ' $(DEB_OUT)/lintian.txt || { echo "make deb: lintian reports errors" >&2; exit 1; }
+	@ls -l $(DEB_OUT)/*.deb
+
+check-deb: deps
+	$(MAKE) deb
+	HSMKEYS_ROOT=$(CURDIR) HSMKEYS_BUILD=$(CURDIR)/build bash tests/deb/deb_packages.sh
 
 clean:
 	rm -rf build build-asan build-tsan

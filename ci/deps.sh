@@ -6,6 +6,7 @@ PKGS=(build-essential pkg-config libssl-dev libp11-kit-dev p11-kit softhsm2 open
       libengine-pkcs11-openssl libp11-dev haproxy nginx nginx-dev libnginx-mod-stream
       apache2 apache2-dev clang libclang-rt-14-dev valgrind iproute2 procps curl
       ca-certificates openssl socat python3 libnss3-tools
+      debhelper dpkg-dev lintian prometheus
       redis-server redis-tools libhiredis-dev python3-cryptography)
 # tpm2-pkcs11 on a software TPM (tests/modules/test_tpm2_pkcs11.sh, tests/lib/tpm.sh)
 PKGS+=(swtpm swtpm-tools tpm2-abrmd tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools

@@ -36,3 +36,5 @@ install-provisioning: $(HKT_BIN)
 	install -m 0755 $(HKT_BIN) $(DESTDIR)$(BINDIR)/hsmkeys-tool
 	for s in $(filter-out %-lib.sh,$(HKT_SCRIPTS)); do install -m 0755 $$s $(DESTDIR)$(PREFIX)/share/hsmkeys/provisioning/; done
 	install -m 0644 provisioning/ceremony-lib.sh $(DESTDIR)$(PREFIX)/share/hsmkeys/provisioning/
+	install -d $(DESTDIR)$(PREFIX)/share/hsmkeys/prometheus
+	install -m 0644 engine/prometheus/hsmkeys.rules.yml $(DESTDIR)$(PREFIX)/share/hsmkeys/prometheus/

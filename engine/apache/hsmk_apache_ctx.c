@@ -4,14 +4,21 @@
  * Layout: an apr_hash_t (userdata of the configuration pool) from
  * hsmk_conf_key() to the open hsmkeys_ctx.  The SSL_CTXs take their own
  * references (hsmkeys_ssl_attach), so the hash holds exactly one.
+ * The same hash lists the contexts to forget in the parent and to start in
+ * each child (hsmk_ctx_forget_all, hsmk_ctx_start_all).
  */
 #include "hsmk_apache_ctx.h" /* httpd.h first */
 #include "hsmk_apache_user.h"
+
+#include <pthread.h>
+#include <signal.h>
 
 #include "apr_hash.h"
 #include "apr_strings.h"
 #include "http_log.h"
 #include "unixd.h"
+
+#include <unistd.h>
 
 extern module AP_MODULE_DECLARE_DATA hsmkeys_module;
 APLOG_USE_MODULE(hsmkeys);
@@ -137,4 +144,76 @@ apr_status_t hsmk_ctx_probe(server_rec *s, apr_pool_t *ptemp,
     if (rv == APR_SUCCESS)
         hsmkeys_close(ctx);
     return rv;
+}
+
+int hsmk_ctx_list(apr_pool_t *p, hsmkeys_ctx **out, int max)
+{
+    void *h = NULL;
+    apr_hash_index_t *hi;
+    int n = 0;
+
+    apr_pool_userdata_get(&h, HSMK_POOL_KEY, p);
+    if (h == NULL)
+        return 0;
+    /* the same hash in the parent and every child (inherited): one order */
+    for (hi = apr_hash_first(NULL, h); hi != NULL && n < max; hi = apr_hash_next(hi)) {
+        void *v;
+        apr_hash_this(hi, NULL, NULL, &v);
+        out[n++] = v;
+    }
+    return n;
+}
+
+/* Each context once, whatever number of servers share it. */
+static void each_ctx(apr_pool_t *pconf, void (*fn)(hsmkeys_ctx *, server_rec *),
+                     server_rec *s)
+{
+    void *h = NULL;
+    apr_hash_index_t *hi;
+
+    apr_pool_userdata_get(&h, HSMK_POOL_KEY, pconf);
+    if (h == NULL)
+        return;
+    for (hi = apr_hash_first(NULL, h); hi != NULL; hi = apr_hash_next(hi)) {
+        void *v;
+        apr_hash_this(hi, NULL, NULL, &v);
+        fn(v, s);
+    }
+}
+
+static void forget_one(hsmkeys_ctx *ctx, server_rec *s)
+{
+    (void)s;
+    hsmkeys_forget(ctx);
+}
+
+void hsmk_ctx_forget_all(apr_pool_t *pconf)
+{
+    each_ctx(pconf, forget_one, NULL);
+}
+
+static void start_one(hsmkeys_ctx *ctx, server_rec *s)
+{
+    int rc;
+
+    /* The maintainer thread blocks every signal itself: the MPM's signals
+     * (graceful stop, restart) stay with the threads that handle them. */
+    rc = hsmkeys_start(ctx, HSMK_START_WAIT_MS);
+    if (rc == HSMKEYS_E_UNAVAILABLE)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "mod_hsmkeys: child %" APR_PID_T_FMT ": no ticket key after "
+                     "%u ms (token failing or slow): full handshakes and no "
+                     "tickets until the key maintainer has derived them: %s (%s)",
+                     getpid(), (unsigned)HSMK_START_WAIT_MS, hsmkeys_last_error(),
+                     hsmkeys_result_name(rc));
+    else if (rc != HSMKEYS_OK)
+        ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
+                     "mod_hsmkeys: child %" APR_PID_T_FMT ": cannot start the key "
+                     "maintainer: %s (%s)", getpid(), hsmkeys_last_error(),
+                     hsmkeys_result_name(rc));
+}
+
+void hsmk_ctx_start_all(apr_pool_t *pconf, server_rec *s)
+{
+    each_ctx(pconf, start_one, s);
 }

@@ -13,9 +13,20 @@
  *                    mod_ssl_openssl.h), run in the parent after every
  *                    SSL_CTX is set up: opens the context and attaches the
  *                    ticket-key callback (hsmkeys_ssl_attach);
- *   post_config      warns when HSMKeysTickets is On but no SSL server got it.
- * Children fork after post_config; libhsmkeys notices the fork and
- * re-initialises PKCS#11 in the child by itself (event, worker, prefork).
+ *   post_config      warns when HSMKeysTickets is On but no SSL server got it,
+ *                    then wipes the keys the parent derived while opening
+ *                    (hsmkeys_forget): the parent serves nothing;
+ *   child_init       in each child (event, worker, prefork), after it took
+ *                    the User's identity: starts the key maintainer of each
+ *                    context (hsmkeys_start), a thread that re-initialises
+ *                    PKCS#11 in the child and does all its token work:
+ *                    derivation ahead of need, the token's generations
+ *                    re-read (rotation and retirement take effect with no
+ *                    restart), backoff, expiry.  Handshakes, also those of
+ *                    a prefork child's only thread, never call the token.
+ *   post_config      also makes the metrics segment (hsmk_apache_metrics.c);
+ *   child_init, handler  "SetHandler hsmkeys-metrics": Prometheus metrics
+ *                    summed over the children.
  *
  * Threat handled: a server that silently issues tickets under its own random
  * key (the fleet then stops resuming and nobody notices).  Any failure to
@@ -36,6 +47,7 @@
 
 #include "hsmk_apache_conf.h"
 #include "hsmk_apache_ctx.h"
+#include "hsmk_apache_metrics.h"
 #include "hsmk_apache_sc.h"
 #include "hsmk_apache_vhosts.h"
 
@@ -158,7 +170,15 @@ static int hsmk_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, base,
                      "mod_hsmkeys: HSMKeysTickets On, but no server with "
                      "SSLEngine on uses it: tickets are not shared");
+    hsmk_metrics_post_config(pconf, base);
+    hsmk_ctx_forget_all(pconf);
     return OK;
+}
+
+static void hsmk_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    hsmk_ctx_start_all(s->process->pconf, s);
+    hsmk_metrics_child_init(pchild, s);
 }
 
 static void hsmk_register_hooks(apr_pool_t *p)
@@ -168,8 +188,11 @@ static void hsmk_register_hooks(apr_pool_t *p)
     (void)p;
     ap_hook_check_config(hsmk_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(hsmk_post_config, after_ssl, NULL, APR_HOOK_LAST);
+    ap_hook_child_init(hsmk_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ssl, init_server, hsmk_init_server, NULL, NULL,
                       APR_HOOK_MIDDLE);
+    ap_hook_child_init(hsmk_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(hsmk_metrics_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 module AP_MODULE_DECLARE_DATA hsmkeys_module = {

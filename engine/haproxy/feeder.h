@@ -7,6 +7,9 @@
  *     [e-1, e, e+1]      (oldest first; e = current epoch: encrypts)
  * so tickets of the previous epoch still resume and a peer whose clock is
  * already in e+1 is understood.  At each epoch boundary it appends e+2.
+ * (HAProxy's ring semantics fix that timing; deriving the keys is not the
+ * feeder's business: libhsmkeys' key maintainer thread keeps the window
+ * cached and hsmkeys_epoch_key only reads it, waiting on a miss.)
  *
  * Threat: ticket keys resting in files or logs.  Keys reach HAProxy only
  * through its admin socket or a FIFO, from locked memory that is wiped after
@@ -23,6 +26,10 @@
 #define FD_MAX_SOCKETS 16
 #define FD_MAX_FIFOS   16
 #define FD_MAX_ID_LEN  512
+
+/* Retry after the library had no epoch key (its maintainer backs off from a
+ * failing token by itself). */
+#define FD_KEYS_RETRY_MS 1000
 
 /* Ring size of HAProxy's default build (TLS_TICKETS_NO). */
 #define FD_RING 3
@@ -46,14 +53,17 @@ typedef struct fd_instance {
     long long next_try_ms;  /* monotonic; retry not before */
     long long backoff_ms;   /* next delay after a failure */
     int down;               /* a failure was logged; log the recovery */
+    int keys_late;          /* a late epoch key was logged; log the recovery */
     int mode_checked;
 } fd_instance;
 
 /*
  * Bring one HAProxy to [e-1, e, e+1] for the current epoch e: one `show info`
  * to learn which process answers (a restarted HAProxy gets the whole ring),
- * then the `set ssl tls-key` commands needed.  On failure the instance backs
- * off (doubling, capped at max_backoff_ms; 0: a single attempt, as --once).
+ * then the `set ssl tls-key` commands needed.  When HAProxy fails the
+ * instance backs off (doubling, capped at max_backoff_ms; 0: a single
+ * attempt, as --once); when a key is not available yet it is retried after
+ * FD_KEYS_RETRY_MS with HAProxy's ring left as it is.
  * Returns 0 in sync, -1 failed.
  */
 int fd_instance_sync(fd_feeder *f, fd_instance *in, long long now_ms, long long max_backoff_ms);

@@ -1,7 +1,10 @@
 /*
  * feeder_main.c - hsmkeys-haproxy-feeder: open the fleet's master in the
- * token, then keep every configured HAProxy's ticket-key ring at
- * [e-1, e, e+1] (feeder.h) and serve start-up keys on FIFOs (fifo.h).
+ * token and start libhsmkeys' key maintainer (the thread that does all
+ * token work: keys ahead of need, the token's generations re-read, backoff),
+ * then keep every configured HAProxy's ticket-key ring at [e-1, e, e+1]
+ * (feeder.h) and serve start-up keys on FIFOs (fifo.h).  The loop wakes at
+ * each epoch boundary, which is when HAProxy's ring must slide.
  *
  * Threats handled here: a crash or ptrace exposing keys (the process is made
  * non-dumpable, core size 0), errors lost when detaching (the parent waits
@@ -23,6 +26,7 @@
 #include "feeder.h"
 #include "fifo.h"
 #include "flog.h"
+#include "hkm_http.h"
 #include "opts.h"
 
 #define ME "hsmkeys-haproxy-feeder"
@@ -143,6 +147,16 @@ static hsmkeys_ctx *open_master(const fd_opts *o)
                 hsmkeys_result_name(rc));
         return NULL;
     }
+    /* The key maintainer: a thread (signals stay blocked in it, see main)
+     * that keeps the window's keys cached and follows the token's
+     * generations.  open has just derived the current ones: no wait. */
+    rc = hsmkeys_start(ctx, 0);
+    if (rc != HSMKEYS_OK) {
+        fprintf(stderr, ME ": cannot start the key maintainer: %s (%s)\n", hsmkeys_last_error(),
+                hsmkeys_result_name(rc));
+        hsmkeys_close(ctx);
+        return NULL;
+    }
     return ctx;
 }
 
@@ -217,6 +231,7 @@ int main(int argc, char **argv)
     fd_opts o;
     sigset_t sigs;
     char err[600];
+    hkm_http *metrics = NULL;
     int ready_fd = -1, rc, status = 1;
 
     harden_process();
@@ -231,8 +246,9 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
-    if (!o.once)
-        sigprocmask(SIG_BLOCK, &sigs, NULL); /* taken by sigtimedwait in run_loop */
+    if (!o.once) /* taken by sigtimedwait in run_loop; blocked before any
+                  * thread (maintainer, FIFOs) starts, so they inherit it */
+        sigprocmask(SIG_BLOCK, &sigs, NULL);
 
     if (!o.foreground && !o.once && detach(&ready_fd) != 0)
         return 1;
@@ -266,6 +282,11 @@ int main(int argc, char **argv)
             fprintf(stderr, ME ": %s\n", err);
             goto out;
         }
+    /* after detach(): the serving thread must live in the daemon */
+    if (o.metrics && !(metrics = hkm_http_start(o.metrics, feeder.ctx, err, sizeof err))) {
+        fprintf(stderr, ME ": --metrics: %s\n", err);
+        goto out;
+    }
     if (o.pidfile && write_pidfile(o.pidfile) != 0)
         goto out;
     if (ready_fd >= 0)
@@ -278,6 +299,7 @@ int main(int argc, char **argv)
     if (o.pidfile)
         unlink(o.pidfile);
 out:
+    hkm_http_stop(metrics);
     for (int i = 0; i < o.n_fifos; i++)
         fd_fifo_cleanup(&fifos[i]);
     fd_lockbuf_free(&feeder.buf);

@@ -4,7 +4,11 @@
  *
  * A process is identified by the Pid and Start_time_sec of `show info`; a new
  * process (restart, reload) gets the whole ring again, the same process only
- * the key of the new epoch.  Threat: key lines in memory and logs; the
+ * the key of the new epoch.  Keys come from the library's cache, which its
+ * key maintainer thread fills ahead of need (with the generation active in
+ * each epoch, re-read from the token, so a rotation reaches HAProxy with no
+ * restart); a key that is late leaves HAProxy's ring as it is and is asked
+ * for again on the loop's next turn.  Threat: key lines in memory and logs; the
  * command is built in the feeder's locked buffer, wiped after each send, and
  * only names, epochs and HAProxy's own reply line are logged (HAProxy never
  * echoes the key).  A socket open to group or others is reported, since
@@ -54,6 +58,24 @@ static void fail(fd_instance *in, long long now_ms, long long max_backoff_ms, co
     in->backoff_ms *= 2;
     if (in->backoff_ms > max_backoff_ms)
         in->backoff_ms = max_backoff_ms;
+}
+
+/*
+ * The library's key maintainer (a thread of this process) has not got an
+ * epoch's key: the token is failing or slow.  HAProxy itself is fine and
+ * keeps its ring, so neither its state nor its backoff changes; the token's
+ * backoff is the maintainer's.  hsmkeys_epoch_key has already waited for a
+ * maintenance cycle, so retrying on the loop's next turn is no busy loop.
+ */
+static void keys_late(fd_instance *in, long long now_ms, long long max_backoff_ms,
+                      uint64_t epoch, int rc)
+{
+    if (!in->keys_late)
+        flog(LOG_WARNING, "%s: the key of epoch %llu is not available yet: %s (%s); HAProxy keeps "
+             "its ring%s", in->socket, (unsigned long long)epoch, hsmkeys_last_error(),
+             hsmkeys_result_name(rc), max_backoff_ms > 0 ? ", retrying" : "");
+    in->keys_late = 1;
+    in->next_try_ms = now_ms + FD_KEYS_RETRY_MS;
 }
 
 /* First line of an HAProxy reply, for messages. */
@@ -161,8 +183,7 @@ int fd_instance_sync(fd_feeder *f, fd_instance *in, long long now_ms, long long 
     }
     if (len == 0) {
         hsmkeys_wipe(f->buf.p, f->buf.len);
-        fail(in, now_ms, max_backoff_ms, "cannot derive the epoch keys: %s (%s)",
-             hsmkeys_last_error(), hsmkeys_result_name(rc));
+        keys_late(in, now_ms, max_backoff_ms, first + (uint64_t)count - 1, rc);
         return -1;
     }
     rc = hx_cli_request(in->socket, cmd, len, reply, sizeof reply, f->timeout_ms, err, sizeof err);
@@ -180,7 +201,10 @@ int fd_instance_sync(fd_feeder *f, fd_instance *in, long long now_ms, long long 
     }
     if (in->down)
         flog(LOG_NOTICE, "%s: HAProxy reachable again", in->socket);
+    if (in->keys_late)
+        flog(LOG_NOTICE, "%s: epoch keys available again", in->socket);
     in->down = 0;
+    in->keys_late = 0;
     in->backoff_ms = 0;
     in->next_try_ms = 0;
     memcpy(in->proc, proc, sizeof proc);

@@ -35,6 +35,7 @@ static void usage(FILE *out)
 "  --once                push the ring to every socket once and exit (status 1 on failure)\n"
 "  --foreground          do not detach; log to stderr (default: daemon, syslog)\n"
 "  --pidfile PATH        write the daemon's PID here\n"
+"  --metrics ADDR:PORT   serve Prometheus metrics (GET /metrics) on this loopback address\n"
 "  --verbose             log every check, not only changes\n"
 "  --help, --version\n"
 "Signals: TERM/INT exit cleanly, HUP pushes the whole ring again.\n");
@@ -57,8 +58,11 @@ static int seconds_ms(const char *opt, const char *v, int *out)
 static int check(fd_opts *o)
 {
     const char *me = "hsmkeys-haproxy-feeder";
-    if (!o->uri || !o->domain) {
-        fprintf(stderr, "%s: --uri and --domain are required (see --help)\n", me);
+    /* empty counts as missing: the systemd unit passes ${HSMKEYS_URI} and
+     * ${HSMKEYS_DOMAIN} from /etc/default/hsmkeys-haproxy-feeder */
+    if (!o->uri || !*o->uri || !o->domain || !*o->domain) {
+        fprintf(stderr, "%s: --uri and --domain are required (see --help; for the systemd "
+                "unit: HSMKEYS_URI and HSMKEYS_DOMAIN in /etc/default/hsmkeys-haproxy-feeder)\n", me);
         return -1;
     }
     if (strstr(o->uri, "pin-value=")) {
@@ -97,7 +101,8 @@ static int check(fd_opts *o)
 int fd_opts_parse(fd_opts *o, int argc, char **argv)
 {
     enum { O_URI = 256, O_DOMAIN, O_EPOCH, O_LIFETIME, O_PIN, O_MODULE, O_MARGS, O_SOCKET,
-           O_ID, O_FIFO, O_INTERVAL, O_BACKOFF, O_ONCE, O_FG, O_PIDFILE, O_VERBOSE, O_HELP, O_VERSION, O_FE };
+           O_ID, O_FIFO, O_INTERVAL, O_BACKOFF, O_ONCE, O_FG, O_PIDFILE, O_VERBOSE, O_HELP, O_VERSION, O_METRICS,
+           O_FE };
     static const struct option lo[] = {
         { "uri", 1, 0, O_URI }, { "domain", 1, 0, O_DOMAIN }, { "epoch", 1, 0, O_EPOCH },
         { "lifetime", 1, 0, O_LIFETIME }, { "pin-source", 1, 0, O_PIN }, { "module", 1, 0, O_MODULE },
@@ -105,7 +110,8 @@ int fd_opts_parse(fd_opts *o, int argc, char **argv)
         { "ticket-keys-id", 1, 0, O_ID }, { "fifo", 1, 0, O_FIFO }, { "interval", 1, 0, O_INTERVAL },
         { "max-backoff", 1, 0, O_BACKOFF }, { "once", 0, 0, O_ONCE }, { "foreground", 0, 0, O_FG },
         { "pidfile", 1, 0, O_PIDFILE }, { "verbose", 0, 0, O_VERBOSE }, { "help", 0, 0, O_HELP },
-        { "version", 0, 0, O_VERSION }, { "forward-erasable", 0, 0, O_FE }, { 0, 0, 0, 0 } };
+        { "version", 0, 0, O_VERSION }, { "metrics", 1, 0, O_METRICS },
+        { "forward-erasable", 0, 0, O_FE }, { 0, 0, 0, 0 } };
     int c;
 
     memset(o, 0, sizeof *o);
@@ -142,6 +148,7 @@ int fd_opts_parse(fd_opts *o, int argc, char **argv)
         case O_ONCE: o->once = 1; break;
         case O_FG: o->foreground = 1; break;
         case O_PIDFILE: o->pidfile = optarg; break;
+        case O_METRICS: o->metrics = optarg; break;
         case O_VERBOSE: o->verbose = 1; break;
         case O_FE: o->forward_erasable = 1; break;
         case O_HELP: usage(stdout); return 1;

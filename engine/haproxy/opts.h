@@ -18,6 +18,7 @@ typedef struct fd_opts {
     int n_fifos;
     const char *keys_id;
     const char *pidfile;
+    const char *metrics;  /* loopback ADDR:PORT serving GET /metrics */
     int once, foreground, verbose;
     int forward_erasable; /* --forward-erasable */
     int interval_ms;      /* how often each HAProxy is checked for a restart */

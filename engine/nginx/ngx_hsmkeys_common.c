@@ -1,15 +1,28 @@
 /*
- * ngx_hsmkeys_common.c - settings, validation, token contexts and the
- * worker refresh timer shared by ngx_http_hsmkeys_module and
+ * ngx_hsmkeys_common.c - settings, validation, token contexts and their
+ * per-process key maintainers, shared by ngx_http_hsmkeys_module and
  * ngx_stream_hsmkeys_module.  See ngx_hsmkeys_common.h.
  *
  * Lifecycle: the master (and "nginx -t") opens one libhsmkeys context per
  * distinct (uri, domain, module args, epoch, lifetime) while merging the
  * configuration, attaches it to each enabled server's SSL_CTX (which takes
  * its own reference) and closes its reference when the cycle's pool is
- * destroyed (reload, exit).  Workers inherit the context across fork();
- * libhsmkeys re-initialises PKCS#11 in the child on its first call, which
- * the refresh timer makes at worker start rather than in a handshake.
+ * destroyed (reload, exit).  Opening checks the token and derives the
+ * current keys, so "nginx -t" and a reload fail on a token error; then
+ * init_module (run in the master for every cycle: start, reload, binary
+ * upgrade) calls hsmkeys_forget(), so the master, which serves nothing,
+ * holds no key bytes.  Workers inherit the contexts across fork(); each
+ * worker's init_process starts the context's key maintainer, a libhsmkeys
+ * thread that owns every token call of that worker from then on (PKCS#11
+ * re-initialised in the child, derivation ahead of need, the token's
+ * master generations re-read, backoff, expiry).  The worker's event loop
+ * never calls the token: a stalled or hung HSM cannot freeze it.  Cache
+ * manager and loader processes serve no TLS and start nothing.
+ *
+ * Threads: the maintainer calls ngx_hsmkeys_log() from its own thread; it
+ * only formats into ngx_log_error(), as nginx's own thread pools do.  The
+ * maintainer is created with every signal blocked, so the signals nginx's
+ * master sends (QUIT, TERM, USR1, HUP, WINCH) always reach the event loop.
  *
  * Threat handled: see the header.  Messages name the directive and say
  * what to fix; libhsmkeys' messages never carry PINs or key bytes.
@@ -20,16 +33,22 @@
 #include <ngx_event.h>
 
 #include "ngx_hsmkeys_common.h"
+#include "ngx_hsmkeys_user.h"
 #include "ngx_hsmkeys_sesscache.h"
 
 
-#define NGX_HSMKEYS_REFRESH_MIN_MS   250
-#define NGX_HSMKEYS_REFRESH_MAX_MS   60000
+#include <pthread.h>
+#include <signal.h>
+
+
+/* How long a starting worker waits for its maintainer's first keys: long
+ * enough for a healthy token (a few ms), short enough that a stalled one
+ * delays the worker's first accept by at most this. */
+#define NGX_HSMKEYS_START_WAIT_MS    1000
 
 
 static void ngx_hsmkeys_log(void *arg, int level, const char *msg);
 static void ngx_hsmkeys_cleanup(void *data);
-static void ngx_hsmkeys_refresh_handler(ngx_event_t *ev);
 static char *ngx_hsmkeys_validate(ngx_conf_t *cf, ngx_hsmkeys_srv_conf_t *conf,
     ngx_hsmkeys_ssl_view_t *ssl);
 static hsmkeys_ctx *ngx_hsmkeys_get_ctx(ngx_conf_t *cf,
@@ -331,7 +350,8 @@ ngx_hsmkeys_open(ngx_conf_t *cf, ngx_hsmkeys_srv_conf_t *conf)
         return NULL;
     }
 
-    hsmkeys_config_set_log(hc, ngx_hsmkeys_log, NULL);
+    /* the URI: a worker's failures are explained (ngx_hsmkeys_user.c) */
+    hsmkeys_config_set_log(hc, ngx_hsmkeys_log, &conf->uri);
 
     if (ngx_hsmkeys_config_str(cf, hc, "uri", &conf->uri,
                                "hsmkeys_uri", conf) != NGX_OK
@@ -365,6 +385,11 @@ ngx_hsmkeys_open(ngx_conf_t *cf, ngx_hsmkeys_srv_conf_t *conf)
                       "ticket master: %s (%s)",
                       conf->file, conf->line, hsmkeys_last_error(),
                       hsmkeys_result_name(rc));
+        return NULL;
+    }
+
+    if (ngx_hsmkeys_user_check(cf, conf, hk) != NGX_OK) {
+        hsmkeys_close(hk);
         return NULL;
     }
 
@@ -428,65 +453,75 @@ ngx_hsmkeys_config_sec(ngx_conf_t *cf, hsmkeys_config *hc, const char *option,
 
 
 ngx_int_t
-ngx_hsmkeys_init_worker(ngx_cycle_t *cycle, ngx_hsmkeys_main_conf_t *mcf)
+ngx_hsmkeys_init_module(ngx_cycle_t *cycle, ngx_hsmkeys_main_conf_t *mcf)
 {
-    ngx_event_t  *ev;
+    ngx_uint_t             i;
+    ngx_hsmkeys_opened_t  *op;
 
-    if (mcf == NULL || mcf->opened.nelts == 0) {
+    if (mcf == NULL) {
         return NGX_OK;
     }
 
-    ev = &mcf->refresh;
-    ev->handler = ngx_hsmkeys_refresh_handler;
-    ev->data = mcf;
-    ev->log = cycle->log;
-    ev->cancelable = 1;
+    op = mcf->opened.elts;
 
-    ngx_hsmkeys_refresh_handler(ev);
+    for (i = 0; i < mcf->opened.nelts; i++) {
+        hsmkeys_forget(op[i].hk);
+    }
+
+    if (mcf->opened.nelts) {
+        ngx_log_debug1(NGX_LOG_DEBUG_CORE, cycle->log, 0,
+                       "hsmkeys: master wiped the keys of %ui context(s)",
+                       mcf->opened.nelts);
+    }
 
     return NGX_OK;
 }
 
 
-static void
-ngx_hsmkeys_refresh_handler(ngx_event_t *ev)
+ngx_int_t
+ngx_hsmkeys_init_worker(ngx_cycle_t *cycle, ngx_hsmkeys_main_conf_t *mcf)
 {
-    int                       rc;
-    ngx_uint_t                i;
-    ngx_msec_t                interval, ms;
-    ngx_hsmkeys_opened_t     *op;
-    ngx_hsmkeys_main_conf_t  *mcf = ev->data;
+    int                    rc;
+    ngx_uint_t             i;
+    ngx_hsmkeys_opened_t  *op;
 
-    interval = NGX_HSMKEYS_REFRESH_MAX_MS;
+    if (mcf == NULL || mcf->opened.nelts == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;   /* cache manager / loader: no TLS served */
+    }
+
     op = mcf->opened.elts;
 
     for (i = 0; i < mcf->opened.nelts; i++) {
 
-        /* libhsmkeys drops what the PKCS#11 module leaves on the OpenSSL
-         * error queue, so the worker's next handshake is not failed by it */
-        rc = hsmkeys_start(op[i].hk, 0); /* never waits: the maintainer thread derives */
+        /* the maintainer thread blocks every signal itself: nginx's
+         * signals stay with the event loop */
+        rc = hsmkeys_start(op[i].hk, NGX_HSMKEYS_START_WAIT_MS);
 
-        if (rc != HSMKEYS_OK) {
-            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
-                          "hsmkeys: deriving ahead for domain \"%V\" "
-                          "failed, cached keys stay in use: %s (%s)",
+        if (rc == HSMKEYS_E_UNAVAILABLE) {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "hsmkeys: no ticket key for domain \"%V\" after "
+                          "%ui ms (token failing or slow): this worker "
+                          "issues no ticket and makes full handshakes until "
+                          "its key maintainer derives the keys: %s (%s)",
+                          &op[i].domain, (ngx_uint_t) NGX_HSMKEYS_START_WAIT_MS,
+                          hsmkeys_last_error(), hsmkeys_result_name(rc));
+
+        } else if (rc != HSMKEYS_OK) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "hsmkeys: cannot start the key maintainer for "
+                          "domain \"%V\": %s (%s)",
                           &op[i].domain, hsmkeys_last_error(),
                           hsmkeys_result_name(rc));
         }
-
-        ms = (ngx_msec_t) op[i].epoch * 1000 / 4;
-        if (ms < interval) {
-            interval = ms;
-        }
     }
 
-    if (interval < NGX_HSMKEYS_REFRESH_MIN_MS) {
-        interval = NGX_HSMKEYS_REFRESH_MIN_MS;
-    }
-
-    if (!ngx_exiting) {
-        ngx_add_timer(ev, interval);
-    }
+    return NGX_OK;
 }
 
 
@@ -503,8 +538,6 @@ ngx_hsmkeys_log(void *arg, int level, const char *msg)
 {
     ngx_uint_t  l;
 
-    (void) arg;
-
     if (level < HSMKEYS_LOG_ERR) {
         l = NGX_LOG_ERR;
 
@@ -517,4 +550,8 @@ ngx_hsmkeys_log(void *arg, int level, const char *msg)
 
     /* ngx_cycle follows reloads; a pointer captured at open would not */
     ngx_log_error(l, ngx_cycle->log, 0, "hsmkeys: %s", msg);
+
+    if (level <= HSMKEYS_LOG_ERR && arg != NULL) {
+        ngx_hsmkeys_user_explain(ngx_cycle->log, arg);
+    }
 }

@@ -4,7 +4,9 @@
  * Owns: the per-server settings (hsmkeys_* directives), their merge and
  * validation, opening libhsmkeys contexts at configuration time (so that
  * "nginx -t" reports token and configuration errors), attaching them to a
- * server's SSL_CTX, and the per-worker refresh timer.
+ * server's SSL_CTX, and the per-process key maintainers (the master
+ * forgets the keys it derived at configuration time; each worker starts
+ * libhsmkeys' maintainer thread, which does all token work there).
  *
  * Threat handled: a fleet that silently stops resuming.  Every error that
  * would leave a server issuing tickets under a key its peers cannot read
@@ -66,8 +68,6 @@ typedef struct {
 /* Per module and cycle (http{} or stream{}). */
 typedef struct {
     ngx_array_t      opened;        /* of ngx_hsmkeys_opened_t */
-    ngx_event_t      refresh;       /* per worker: derive ahead off the
-                                       handshake path */
 } ngx_hsmkeys_main_conf_t;
 
 
@@ -94,8 +94,16 @@ char *ngx_hsmkeys_merge_and_attach(ngx_conf_t *cf,
     ngx_hsmkeys_srv_conf_t *conf, ngx_hsmkeys_ssl_view_t *ssl,
     const char *module_name);
 
-/* Worker start: derive the current and next epoch now and every quarter
- * epoch (at most every 60 s) after, on a timer. */
+/* init_module, in the master after every configuration load (start,
+ * reload, binary upgrade, "nginx -t"): wipe the keys the contexts derived
+ * while the configuration was checked (hsmkeys_forget). */
+ngx_int_t ngx_hsmkeys_init_module(ngx_cycle_t *cycle,
+    ngx_hsmkeys_main_conf_t *mcf);
+
+/* init_process, in each worker: start every context's key maintainer
+ * (hsmkeys_start) and wait at most 1 s for its first keys; a token that
+ * does not answer in time gets a warning naming the domain, and the worker
+ * serves with full handshakes until the maintainer has the keys. */
 ngx_int_t ngx_hsmkeys_init_worker(ngx_cycle_t *cycle,
     ngx_hsmkeys_main_conf_t *mcf);
 

@@ -13,6 +13,9 @@
  * token-derived keys or nginx refuses the configuration; there is no silent
  * fallback to nginx's random per-process keys.
  *
+ * Also "hsmkeys_metrics;" in a location: Prometheus metrics of the http{}
+ * contexts summed over the workers (ngx_http_hsmkeys_metrics.c).
+ *
  *     load_module modules/ngx_http_hsmkeys_module.so;
  *     server {
  *         listen 443 ssl;
@@ -27,12 +30,14 @@
 #include <ngx_http.h>
 
 #include "ngx_hsmkeys_common.h"
+#include "ngx_http_hsmkeys_metrics.h"
 #include "ngx_hsmkeys_sesscache.h"
 #include "ngx_http_hsmkeys_vhosts.h"
 
 
 static char *ngx_http_hsmkeys_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_hsmkeys_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_hsmkeys_init_process(ngx_cycle_t *cycle);
 
 
@@ -95,6 +100,13 @@ static ngx_command_t  ngx_http_hsmkeys_commands[] = {
       0,
       NULL },
 
+    { ngx_string("hsmkeys_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_hsmkeys_metrics_directive,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -120,7 +132,7 @@ ngx_module_t  ngx_http_hsmkeys_module = {
     ngx_http_hsmkeys_commands,             /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_hsmkeys_init_module,          /* init module */
     ngx_http_hsmkeys_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -161,7 +173,22 @@ ngx_http_hsmkeys_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_hsmkeys_init_process(ngx_cycle_t *cycle)
 {
-    return ngx_hsmkeys_init_worker(cycle,
+    ngx_hsmkeys_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_hsmkeys_module);
+
+    if (ngx_hsmkeys_init_worker(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_hsmkeys_metrics_init_worker(cycle, mcf);
+}
+
+
+static ngx_int_t
+ngx_http_hsmkeys_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_hsmkeys_init_module(cycle,
                ngx_http_cycle_get_module_main_conf(cycle,
                                                    ngx_http_hsmkeys_module));
 }

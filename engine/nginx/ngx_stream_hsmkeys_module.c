@@ -32,6 +32,7 @@
 
 static char *ngx_stream_hsmkeys_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_stream_hsmkeys_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_stream_hsmkeys_init_process(ngx_cycle_t *cycle);
 
 
@@ -116,7 +117,7 @@ ngx_module_t  ngx_stream_hsmkeys_module = {
     ngx_stream_hsmkeys_commands,           /* module directives */
     NGX_STREAM_MODULE,                     /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_stream_hsmkeys_init_module,        /* init module */
     ngx_stream_hsmkeys_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -159,6 +160,15 @@ static ngx_int_t
 ngx_stream_hsmkeys_init_process(ngx_cycle_t *cycle)
 {
     return ngx_hsmkeys_init_worker(cycle,
+               ngx_stream_cycle_get_module_main_conf(cycle,
+                                                 ngx_stream_hsmkeys_module));
+}
+
+
+static ngx_int_t
+ngx_stream_hsmkeys_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_hsmkeys_init_module(cycle,
                ngx_stream_cycle_get_module_main_conf(cycle,
                                                  ngx_stream_hsmkeys_module));
 }

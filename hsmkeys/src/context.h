@@ -75,6 +75,10 @@ struct hsmkeys_ctx {
     hk_maint m;
     hsmkeys_stats stats;
     int token_up;               /* 1 while the last token operation succeeded */
+    /* successful derivations by duration (hsmkeys_metrics_bucket_of) and
+     * their total time: the metrics' histogram (metrics_ctx.c) */
+    uint64_t deriv_buckets[HSMKEYS_METRICS_BUCKETS];
+    uint64_t deriv_ns;
 
     struct hsmkeys_ctx *reg_next; /* the registry the fork handlers walk */
 };
@@ -87,5 +91,7 @@ int64_t hk_ctx_now(const struct hsmkeys_ctx *ctx);
 int64_t hk_mono_ms(void);
 void hk_ctx_log(struct hsmkeys_ctx *ctx, int level, const char *fmt, ...) HK_PRINTF(3, 4);
 void hk_name_hex(const unsigned char *name, size_t len, char *out);
+/* Count one successful derivation that took ns nanoseconds (metrics). */
+void hk_ctx_note_derivation(struct hsmkeys_ctx *ctx, uint64_t ns);
 
 #endif

@@ -19,6 +19,7 @@
  *    does not have; the child starts its own maintainer when it is asked to.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +282,7 @@ static int derive_one(struct hsmkeys_ctx *ctx, const hk_generation *g, int kind,
     hk_maint *m = &ctx->m;
     unsigned char keys[HK_EPOCH_KEYS_LEN], name[16];
     hk_gen_backoff *b = backoff_of(m, g->generation);
+    struct timespec t0, t1;
     int rc;
 
     if (b != NULL && now < b->retry_at_ms) {
@@ -290,7 +292,9 @@ static int derive_one(struct hsmkeys_ctx *ctx, const hk_generation *g, int kind,
         return hk_fail(HSMKEYS_E_UNAVAILABLE, "generation %u backs off for %lld ms",
                        g->generation, (long long)(b->retry_at_ms - now));
     }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = ctx->src->ops->derive(ctx->src, g->generation, x, kind_label[kind], keys);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     hk_burn_stack(); /* the derivation's frames below us held key bytes */
     sync_calls(ctx);
     if (rc == HSMKEYS_E_EXPIRED) {
@@ -330,6 +334,8 @@ static int derive_one(struct hsmkeys_ctx *ctx, const hk_generation *g, int kind,
     hk_ring_insert(&ctx->ring, kind, g->generation, x, name, keys);
     hsmkeys_wipe(keys, sizeof keys);
     HK_STAT_INC(ctx, token_derivations);
+    hk_ctx_note_derivation(ctx, (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+                                (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec);
     return HSMKEYS_OK;
 }
 
@@ -537,7 +543,8 @@ int hk_maint_start(struct hsmkeys_ctx *ctx)
 {
     hk_maint *m = &ctx->m;
     pthread_attr_t attr;
-    int rc = HSMKEYS_OK;
+    sigset_t all, old;
+    int rc = HSMKEYS_OK, err;
 
     pthread_mutex_lock(&m->lock);
     if (m->started_fork != hk_fork_generation() + 1) {
@@ -554,9 +561,17 @@ int hk_maint_start(struct hsmkeys_ctx *ctx)
         }
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, 256 * 1024);
-        if (pthread_create(&m->thread, &attr, maint_main, ctx) != 0)
+        /* The thread inherits the caller's signal mask: block everything so
+         * that the server's signals (nginx's QUIT/TERM/HUP, Apache's) are
+         * delivered to its own threads, whoever starts us (a lazy start
+         * comes from a handshake). */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        err = pthread_create(&m->thread, &attr, maint_main, ctx);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (err != 0)
             rc = hk_fail(HSMKEYS_E_NOMEM, "cannot start the key maintainer thread: %s",
-                         strerror(errno));
+                         strerror(err));
         else
             __atomic_store_n(&m->started_fork, hk_fork_generation() + 1, __ATOMIC_RELEASE);
         pthread_attr_destroy(&attr);

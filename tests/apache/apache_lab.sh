@@ -30,6 +30,7 @@ AP_MODULE=${AP_MODULE:-$HSMKEYS_BUILD/apache/mod_hsmkeys.so}
 AP_PROBE=${AP_PROBE:-$HSMKEYS_BUILD/hsmkeys-probe}
 AP_SERVERNAME=fleet.test
 AP_EPOCH=${AP_EPOCH:-2s}
+AP_LIFETIME=${AP_LIFETIME:-60s}
 
 ap_have_prereqs() {
     local m
@@ -113,7 +114,7 @@ ap_write_conf() {
             echo "HSMKeysURI \"$uri\""
             echo "HSMKeysDomain $AP_SERVERNAME"
             echo "HSMKeysEpoch $AP_EPOCH"
-            echo "HSMKeysLifetime 60s"
+            echo "HSMKeysLifetime $AP_LIFETIME"
         fi
         local l
         for l in "$@"; do echo "$l"; done

@@ -10,11 +10,11 @@
 FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 30
 FUZZ_B       := $(B)/fuzz
-FUZZ_TARGETS := fuzz_ticket fuzz_keyname fuzz_config fuzz_wrapblob fuzz_sessentry fuzz_sni
+FUZZ_TARGETS := fuzz_ticket fuzz_keyname fuzz_config fuzz_wrapblob fuzz_sessentry fuzz_sni fuzz_metrics_request
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
                 -Ihsmkeys/include -Iengine/include -Ihsmkeys/src -Itests/lib -Itests/fault \
-                -Itests/fuzz -Iprovisioning/src -Iengine/sesscache $(P11KIT_CFLAGS)
+                -Itests/fuzz -Iprovisioning/src -Iengine/sesscache -Iengine/metrics $(P11KIT_CFLAGS)
 FUZZ_COMMON  := $(LIB_SRCS) tests/lib/softhsm.c tests/lib/tls.c tests/fuzz/fuzz_env.c
 FUZZ_COMMON_OBJS := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(FUZZ_COMMON))
 FUZZ_BINS    := $(addprefix $(FUZZ_B)/,$(FUZZ_TARGETS))
@@ -24,6 +24,7 @@ $(FUZZ_B)/obj/%.o: %.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 $(FUZZ_B)/fuzz_wrapblob: $(FUZZ_B)/obj/provisioning/src/blob.o
+$(FUZZ_B)/fuzz_metrics_request: $(FUZZ_B)/obj/engine/metrics/hkm_http.o
 $(FUZZ_B)/fuzz_sessentry: $(FUZZ_B)/obj/engine/sesscache/sc_seal.o $(FUZZ_B)/obj/engine/sesscache/sc_conf.o
 $(FUZZ_BINS): $(FUZZ_B)/%: $(FUZZ_B)/obj/tests/fuzz/%.o $(FUZZ_COMMON_OBJS)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIB_LIBS)

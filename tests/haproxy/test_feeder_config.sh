@@ -131,14 +131,18 @@ feed once-down --once --uri "$S1_URI" --socket "$LAB/absent.sock" --ticket-keys-
 expect once-down 1 $? "unreachable"
 tap_ok $? "--once against an absent socket fails with a clear message"
 
-# The shipped systemd unit's --uri, as it is, with only the PIN file moved to
-# the lab's (its token is S1 as here): the feeder must find its module.
+# The shipped systemd unit passes HSMKEYS_URI from its defaults file; the
+# URI shown there, as it is, with only the token and PIN file moved to the
+# lab's: the feeder must find its module.
 UNIT=$HSMKEYS_ROOT/engine/haproxy/hsmkeys-haproxy-feeder.service
-unit_uri=$(sed -n 's/.*--uri "\([^"]*\)".*/\1/p' "$UNIT")
+DEFAULTS=$HSMKEYS_ROOT/engine/haproxy/hsmkeys-haproxy-feeder.default
+unit_uri=$(sed -n 's/^#\{0,1\}HSMKEYS_URI=//p' "$DEFAULTS" | head -1)
 lab_uri=${unit_uri//\/etc\/hsmkeys\/pin/$S1_PIN_FILE}
+lab_uri=${lab_uri/token=web;/token=S1;}
 feed unit-uri --once --uri "$lab_uri" --socket "$SOCK" --ticket-keys-id "#0"
-expect unit-uri 0 $? "loaded epochs"
-tap_ok $? "the shipped unit's URI names a module and works as shipped ($unit_uri)"
+expect unit-uri 0 $? "loaded epochs" && grep -q -- '--uri ${HSMKEYS_URI}' "$UNIT" &&
+    grep -q '^EnvironmentFile=-/etc/default/hsmkeys-haproxy-feeder$' "$UNIT"
+tap_ok $? "the shipped unit's URI (HSMKEYS_URI in its defaults file) names a module and works ($unit_uri)"
 
 chmod 666 "$SOCK"
 feed once-open --once --uri "$S1_URI" --socket "$SOCK" --ticket-keys-id "#0"

@@ -10,6 +10,8 @@
  *   g3 scheduled (activates 100 epochs after T0)
  *   g4 destroyed (between g1 and g2; deleted from the token during the test)
  */
+#include <dirent.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <hsmkeys/hsmkeys.h>
 #include "test.h"
@@ -234,6 +236,38 @@ int main(void)
         T_RC(hsmkeys_decrypt_key(ctx, name, aes, mac, &renew), HSMKEYS_E_FOREIGN);
         hsmkeys_wipe(aes, sizeof aes);
         hsmkeys_wipe(mac, sizeof mac);
+    }
+
+    T_CASE("the maintainer thread blocks every signal (the server's threads get them)") {
+        char path[64], line[256];
+        int threads = 0, blocked = 0;
+        DIR *d = opendir("/proc/self/task");
+        struct dirent *de;
+        while (d != NULL && (de = readdir(d)) != NULL) {
+            FILE *f;
+            if (de->d_name[0] == '.')
+                continue;
+            snprintf(path, sizeof path, "/proc/self/task/%.20s/status", de->d_name);
+            if ((f = fopen(path, "r")) == NULL)
+                continue;
+            threads++;
+            while (fgets(line, sizeof line, f)) {
+                unsigned long long mask;
+                if (strncmp(line, "SigBlk:", 7) != 0 || sscanf(line + 7, "%llx", &mask) != 1)
+                    continue;
+                /* bit n-1 is signal n: the ones servers use to talk to their threads */
+                if ((mask >> (SIGHUP - 1) & 1) && (mask >> (SIGINT - 1) & 1) &&
+                    (mask >> (SIGQUIT - 1) & 1) && (mask >> (SIGTERM - 1) & 1) &&
+                    (mask >> (SIGUSR1 - 1) & 1) && (mask >> (SIGUSR2 - 1) & 1) &&
+                    (mask >> (SIGWINCH - 1) & 1) && (mask >> (SIGCHLD - 1) & 1))
+                    blocked++;
+            }
+            fclose(f);
+        }
+        if (d != NULL)
+            closedir(d);
+        T_EQ_INT(threads, 2);  /* this one and the maintainer */
+        T_EQ_INT(blocked, 1);  /* the maintainer only: the test thread blocks none */
     }
 
     hsmkeys_close(ctx);

@@ -8,6 +8,8 @@
  * at once) and stuck clients (per-socket timeouts, session.c).
  */
 #include "server.h"
+#include "hkm_http.h"
+#include <hsmkeys/hsmkeys_ssl.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,7 +42,8 @@ static void usage(FILE *f)
 "  --cn NAME          CN of the ephemeral certificate (default example.com)\n"
 "  --sid-ctx S        session id context, same on the fleet (default hsmkeys-demo)\n"
 "  --max-conns N      live connections at most (default 256)\n"
-"  --timeout SEC      per-connection I/O timeout (default 5)\n", f);
+"  --timeout SEC      per-connection I/O timeout (default 5)\n"
+"  --metrics A:P      serve Prometheus metrics (GET /metrics) on a loopback address\n", f);
 }
 
 static int parse(int argc, char **argv, ds_opts *o)
@@ -51,6 +54,7 @@ static int parse(int argc, char **argv, ds_opts *o)
         {"cert", required_argument, 0, 'C'}, {"key", required_argument, 0, 'K'},
         {"cn", required_argument, 0, 'n'}, {"sid-ctx", required_argument, 0, 's'},
         {"max-conns", required_argument, 0, 'm'}, {"timeout", required_argument, 0, 't'},
+        {"metrics", required_argument, 0, 'M'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}
     };
     memset(o, 0, sizeof *o);
@@ -71,6 +75,7 @@ static int parse(int argc, char **argv, ds_opts *o)
         case 's': o->sid_ctx = optarg; break;
         case 'm': o->max_conns = atoi(optarg); break;
         case 't': o->timeout_s = atoi(optarg); break;
+        case 'M': o->metrics = optarg; break;
         case 'o':
             if (o->nopts == DS_MAX_OPTS || !strchr(optarg, '=')) {
                 fprintf(stderr, "hsmkeys-demo-server: -o wants NAME=VALUE (at most %d)\n", DS_MAX_OPTS);
@@ -170,6 +175,19 @@ int main(int argc, char **argv)
     int lfd = listen_on(o.listen);
     if (lfd < 0)
         return 2;
+    hkm_http *metrics = NULL;
+    if (o.metrics) {
+        char err[300];
+        hsmkeys_ctx *hk = o.baseline ? NULL : hsmkeys_ssl_get(s.ctx);
+        if (hk == NULL) {
+            fprintf(stderr, "hsmkeys-demo-server: --metrics needs hsmkeys (not --baseline)\n");
+            return 2;
+        }
+        if (!(metrics = hkm_http_start(o.metrics, hk, err, sizeof err))) {
+            fprintf(stderr, "hsmkeys-demo-server: --metrics: %s\n", err);
+            return 2;
+        }
+    }
     fprintf(stderr, "%s: listening on %s\n", o.name, o.listen);
 
     pthread_attr_t attr;
@@ -203,6 +221,7 @@ int main(int argc, char **argv)
         close(fd);
     }
     close(lfd);
+    hkm_http_stop(metrics);
     /* Let live connections finish (bounded by their I/O timeouts). */
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);

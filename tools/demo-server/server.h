@@ -34,6 +34,7 @@ typedef struct ds_opts {
     char *hk_opts[DS_MAX_OPTS];/* hsmkeys config "name=value" */
     int max_conns;
     int timeout_s;
+    const char *metrics;       /* loopback ADDR:PORT for GET /metrics; NULL: none */
 } ds_opts;
 
 typedef struct ds_server {

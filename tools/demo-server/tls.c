@@ -3,8 +3,11 @@
  *
  * hsmkeys mode: ticket keys come from libhsmkeys (hsmkeys_ssl_attach): the
  * master stays in the PKCS#11 token and every server of the fleet derives the
- * same epoch keys.  --baseline: OpenSSL's default, a random ticket key per
- * process, which is the problem hsmkeys fixes.
+ * same epoch keys.  The context's key maintainer (a libhsmkeys thread
+ * started right after open) derives them ahead of need and follows rotations
+ * on the token, so connection threads never call it.  --baseline: OpenSSL's
+ * default, a random ticket key per process, which is the problem hsmkeys
+ * fixes.
  * The certificate is ephemeral (P-256 key made in memory, self-signed) unless
  * files are given: the demo then writes no private key anywhere.
  *
@@ -13,6 +16,8 @@
  */
 #include "server.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -63,6 +68,21 @@ static int attach_hsmkeys(SSL_CTX *ctx, const ds_opts *o)
         if (rc != HSMKEYS_OK)
             fprintf(stderr, "%s: cannot open hsmkeys (%s): %s\n", o->name,
                     hsmkeys_result_name(rc), hsmkeys_last_error());
+    }
+    if (rc == HSMKEYS_OK) {
+        /* The key maintainer thread does every token call from here on;
+         * connection threads only read its cache.  It blocks every signal
+         * itself: signals stay with the accept loop. */
+        int st = hsmkeys_start(hk, 1000);
+        if (st == HSMKEYS_E_UNAVAILABLE)
+            fprintf(stderr, "%s: warning: no ticket key after 1 s (token failing or slow): "
+                    "full handshakes until the key maintainer has it: %s\n", o->name,
+                    hsmkeys_last_error());
+        else if (st != HSMKEYS_OK) {
+            fprintf(stderr, "%s: cannot start the key maintainer (%s): %s\n", o->name,
+                    hsmkeys_result_name(st), hsmkeys_last_error());
+            rc = st;
+        }
     }
     if (rc == HSMKEYS_OK) {
         rc = hsmkeys_ssl_attach(ctx, hk);

@@ -269,6 +269,70 @@ typedef struct hsmkeys_stats {
 
 void hsmkeys_get_stats(const hsmkeys_ctx *ctx, hsmkeys_stats *out);
 
+/* ---- metrics (Prometheus text format) -----------------------------------
+ *
+ * A snapshot of one context, versioned by size: a caller passes sizeof of
+ * the struct it was built with; the library fills what both know and zeroes
+ * the rest (fields are only ever added at the end).  Servers with several
+ * processes (nginx workers, Apache children) add their snapshots up with
+ * hsmkeys_metrics_add() and render the sum: every integration renders with
+ * hsmkeys_metrics_render(), so the names are the same everywhere.
+ */
+#define HSMKEYS_METRICS_BUCKETS 12   /* derivation duration histogram */
+#define HSMKEYS_TAG_LEN 9            /* public tag of a (master, domain) */
+
+typedef struct hsmkeys_metrics {
+    uint64_t tickets_issued;      /* hsmkeys_stats' counters, as there */
+    uint64_t tickets_resumed;
+    uint64_t tickets_renewed;
+    uint64_t refused_foreign;
+    uint64_t refused_window;
+    uint64_t refused_unavailable;
+    uint64_t token_derivations;
+    uint64_t token_calls;
+    uint64_t token_errors;
+    /* derivations by duration: [i] counts those <= bound i (not cumulative;
+     * bounds in hsmkeys_metrics_bucket_seconds), [BUCKETS-1] the rest */
+    uint64_t derivation_buckets[HSMKEYS_METRICS_BUCKETS];
+    uint64_t derivation_nanoseconds;  /* sum over all derivations */
+    uint64_t epoch;               /* current epoch number */
+    int64_t epoch_seconds;        /* epoch length */
+    int64_t encrypt_key_age_seconds; /* now - start of the encrypting key's
+                                        epoch; -1: no encryption key */
+    uint32_t token_up;            /* 1: the last token operation worked */
+    uint32_t generation;          /* active master generation */
+    unsigned char tag[HSMKEYS_TAG_LEN]; /* its public tag (in key names) */
+    char domain[256];             /* ticket domain, NUL-terminated */
+} hsmkeys_metrics;
+
+/* Snapshot of ctx (never calls or waits for the token).  size: sizeof the
+ * caller's hsmkeys_metrics.  Returns HSMKEYS_OK or HSMKEYS_E_INVALID. */
+int hsmkeys_get_metrics(hsmkeys_ctx *ctx, hsmkeys_metrics *out, size_t size);
+
+/* Upper bound (seconds) of histogram bucket i < HSMKEYS_METRICS_BUCKETS - 1. */
+double hsmkeys_metrics_bucket_seconds(unsigned i);
+
+/* Index of the bucket of a derivation that took `ns` nanoseconds. */
+unsigned hsmkeys_metrics_bucket_of(uint64_t ns);
+
+/* sum += m: counters and buckets add up; token_up is the minimum (a server
+ * is up when every process is), epoch and key age the maximum; the labels
+ * (domain, tag, generation) come from m when sum has none yet. */
+void hsmkeys_metrics_add(hsmkeys_metrics *sum, const hsmkeys_metrics *m);
+
+/*
+ * Render n snapshots (distinct domains) in the Prometheus text exposition
+ * format 0.0.4 into buf (len bytes, NUL-terminated when len > 0).  Returns
+ * the length of the whole text; when that is >= len the output was cut:
+ * call again with a larger buffer.  Names: hsmkeys_tickets_{issued,resumed,
+ * renewed}_total, hsmkeys_tickets_refused_total{reason}, hsmkeys_token_
+ * {calls,derivations,errors}_total, hsmkeys_token_up, hsmkeys_epoch,
+ * hsmkeys_epoch_length_seconds, hsmkeys_encrypt_key_age_seconds,
+ * hsmkeys_derivation_duration_seconds (histogram) and hsmkeys_info{tag,
+ * generation}; every series carries {domain}.
+ */
+size_t hsmkeys_metrics_render(const hsmkeys_metrics *m, size_t n, char *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -191,7 +191,6 @@ static void hsmk_register_hooks(apr_pool_t *p)
     ap_hook_child_init(hsmk_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ssl, init_server, hsmk_init_server, NULL, NULL,
                       APR_HOOK_MIDDLE);
-    ap_hook_child_init(hsmk_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(hsmk_metrics_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

@@ -299,8 +299,15 @@ static int derive_one(struct hsmkeys_ctx *ctx, const hk_generation *g, int kind,
     sync_calls(ctx);
     if (rc == HSMKEYS_E_EXPIRED) {
         /* forward-erasable: that epoch's state is erased here (no token
-         * call was made); not a failure of the generation, no backoff */
+         * call was made); not a failure of the generation, no backoff.
+         * Normal for past epochs (a host that joined from a clone); for the
+         * current or next epoch it means no tickets: say so. */
         hsmkeys_wipe(keys, sizeof keys);
+        if (x >= hk_epoch_of(hk_ctx_now(ctx), ctx->epoch_seconds) && log_due(m, now))
+            hk_ctx_log(ctx, HSMKEYS_LOG_ERR, "cannot make the keys of epoch %llu (generation "
+                       "%u): %s; clone the chain state to this token (hsmkeys-tool wrap "
+                       "--forward-erasable)%s", (unsigned long long)x, g->generation,
+                       hsmkeys_last_error(), suppressed_note(m, now));
         return rc;
     }
     if (rc == HSMKEYS_E_NO_MASTER) {

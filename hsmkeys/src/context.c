@@ -364,6 +364,11 @@ int hsmkeys_cache_key(hsmkeys_ctx *ctx, uint64_t epoch, unsigned char seal[HSMKE
                    "yet", (unsigned long long)epoch);
 }
 
+int hsmkeys_session_cache_enabled(const hsmkeys_ctx *ctx)
+{
+    return ctx != NULL && ctx->session_cache;
+}
+
 int hsmkeys_refresh(hsmkeys_ctx *ctx)
 {
     return hk_maint_wait_cycle(ctx, HK_TOOL_WAIT_MS, 1);

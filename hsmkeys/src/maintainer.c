@@ -28,6 +28,8 @@
 #include "schedule.h"
 #include "secret.h"
 
+static void deadline_after(struct timespec *ts, clockid_t clock, int64_t ms);
+
 static pthread_mutex_t hk_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hsmkeys_ctx *hk_registry;
 static unsigned hk_fork_count;
@@ -83,9 +85,37 @@ static void on_fork_child(void)
     pthread_mutex_init(&hk_registry_lock, NULL);
 }
 
+/* exit() with maintainers running (an nginx worker, Apache child or tool
+ * that never closed its contexts): stop them before OpenSSL's own atexit
+ * cleanup (registered earlier, so run later) frees what a token call on
+ * their threads may still use.  An idle maintainer stops at once; one in a
+ * token call gets 200 ms. */
+static void on_exit_stop(void)
+{
+    struct hsmkeys_ctx *c;
+    struct timespec ts;
+
+    if (pthread_mutex_trylock(&hk_registry_lock) != 0)
+        return; /* exit during a fork or an open: leave them be */
+    for (c = hk_registry; c != NULL; c = c->reg_next) {
+        if (!hk_maint_running_here(c))
+            continue;
+        pthread_mutex_lock(&c->m.lock);
+        c->m.stop = 1;
+        pthread_cond_signal(&c->m.wake_cond);
+        deadline_after(&ts, CLOCK_REALTIME, 200);
+        while (!c->m.exited)
+            if (pthread_cond_timedwait(&c->m.done_cond, &c->m.lock, &ts) == ETIMEDOUT)
+                break;
+        pthread_mutex_unlock(&c->m.lock);
+    }
+    pthread_mutex_unlock(&hk_registry_lock);
+}
+
 static void register_atfork(void)
 {
     pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+    atexit(on_exit_stop);
 }
 
 void hk_registry_add(struct hsmkeys_ctx *ctx)

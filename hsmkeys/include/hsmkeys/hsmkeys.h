@@ -239,6 +239,11 @@ int hsmkeys_refresh(hsmkeys_ctx *ctx);
  * HSMKEYS_E_UNAVAILABLE (not cached yet, or the token is failing).
  */
 #define HSMKEYS_CACHE_KEY_LEN 32
+/* 1 if ctx was opened with session-cache=yes, else 0.  Never touches the
+ * token or the maintainer: for configuration-time checks (hsmkeys_cache_key,
+ * like every serving call, starts the maintainer in the calling process,
+ * which a parent that forks serving children must not do). */
+int hsmkeys_session_cache_enabled(const hsmkeys_ctx *ctx);
 int hsmkeys_cache_key(hsmkeys_ctx *ctx, uint64_t epoch,
                       unsigned char seal[HSMKEYS_CACHE_KEY_LEN],
                       unsigned char id_key[HSMKEYS_CACHE_KEY_LEN]);

@@ -40,6 +40,9 @@ extern volatile int b_clock_follow;
  * NULL on failure (printed). */
 hsmkeys_ctx *b_open_uri(const char *uri, const char *domain, const char *epoch,
                         const char *lifetime);
+/* The same in the forward-erasable mode when forward_erasable is 1. */
+hsmkeys_ctx *b_open_uri_fe(const char *uri, const char *domain, const char *epoch,
+                           const char *lifetime, int forward_erasable);
 /* Same on token `token` of the fleet dir made by t_fleet_setup. */
 hsmkeys_ctx *b_open(const t_hsm *h, const char *token, const char *epoch, const char *lifetime);
 uint64_t b_token_calls(const hsmkeys_ctx *hk);
@@ -74,6 +77,7 @@ double b_full_rate(b_client *c, SSL_CTX *server, int64_t cpu_ns);
 /* ---- items ---- */
 int bench_resume(int runs);                    /* item 1 */
 int bench_full(int runs);                      /* item 2 */
+int bench_erasable(int runs);                  /* item 9 */
 int bench_calls(long handshakes, const char *uri, const char *label); /* item 3 */
 int bench_boundary(int runs);                  /* item 4 */
 int bench_cg(const char *mode, int n);         /* item 7 driver */

@@ -15,6 +15,7 @@ static void usage(void)
         "       hsmkeys-bench calls N [URI LABEL]  item 3: token calls, N resumed handshakes\n"
         "       hsmkeys-bench boundary RUNS        item 4: latency around an epoch boundary\n"
         "       hsmkeys-bench cg MODE N            item 7: driver for callgrind\n"
+        "       hsmkeys-bench erasable RUNS        item 9: cost per epoch, forward-erasable vs static\n"
         "       hsmkeys-bench sesscache RUNS URL PWFILE REDIS_PID  item 8: session IDs via the sealed cache\n"
         "Output: ROW|section|label|min|median|max|unit lines.\n");
 }
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
         rc = bench_boundary(atoi(argv[2]));
     else if (strcmp(argv[1], "sesscache") == 0 && argc > 5)
         rc = bench_sesscache(atoi(argv[2]), argv[3], argv[4], atoi(argv[5]));
+    else if (strcmp(argv[1], "erasable") == 0)
+        rc = bench_erasable(atoi(argv[2]));
     else if (strcmp(argv[1], "cg") == 0 && argc > 3)
         rc = bench_cg(argv[2], atoi(argv[3]));
     else {

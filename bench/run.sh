@@ -9,9 +9,10 @@
 # between the library and SoftHSM2); 4 the epoch boundary; 5 the HAProxy
 # fleet; 6 memory; 7 callgrind instruction counts; 8 TLS 1.2 session-ID
 # resumption through the sealed session cache (Redis) vs tickets vs full
-# handshakes, and the cost of a store outage.  Raw ROW lines go to
+# handshakes, and the cost of a store outage; 9 the forward-erasable mode's
+# cost per epoch next to the static mode's.  Raw ROW lines go to
 # BUILD/bench/results.txt, chart data and the PNG next to them.
-# Env: BENCH_RUNS (default 5), BENCH_ITEMS (default "1 2 3 4 5 7 8"; 6 comes
+# Env: BENCH_RUNS (default 5), BENCH_ITEMS (default "1 2 3 4 5 7 8 9"; 6 comes
 # with 5), BENCH_HANDSHAKES (item 3, default 100000), FLEET_* (fleet.sh).
 set -uo pipefail
 B=${1:-build}
@@ -21,7 +22,7 @@ export HSMKEYS_ROOT=$ROOT HSMKEYS_BUILD=$ROOT/$B
 OUT=$ROOT/$B/bench
 BIN=$OUT/hsmkeys-bench
 RUNS=${BENCH_RUNS:-5}
-ITEMS=${BENCH_ITEMS:-1 2 3 4 5 7 8}
+ITEMS=${BENCH_ITEMS:-1 2 3 4 5 7 8 9}
 HANDSHAKES=${BENCH_HANDSHAKES:-100000}
 SPY=/usr/lib/x86_64-linux-gnu/pkcs11-spy.so
 RES=$OUT/results.txt
@@ -60,6 +61,7 @@ if want 3; then
         echo "ROW|3 token calls|pkcs11-spy.so not found (opensc): spy count skipped|-|-|-|" >> "$RES"
     fi
 fi
+if want 9; then step "9 forward-erasable cost per epoch ($RUNS runs)"; run "$BIN" erasable "$RUNS" || failed+=(9); fi
 if want 4; then step "4 epoch boundary ($RUNS runs)"; run "$BIN" boundary "$RUNS" || failed+=(4); fi
 if want 5; then
     step "5 fleet via HAProxy and 6 memory (takes a few minutes)"

@@ -30,6 +30,12 @@ hsmkeys_ctx *b_open_uri(const char *uri, const char *domain, const char *epoch,
     return t_open_uri(uri, domain, epoch, lifetime, b_clock, NULL);
 }
 
+hsmkeys_ctx *b_open_uri_fe(const char *uri, const char *domain, const char *epoch,
+                           const char *lifetime, int forward_erasable)
+{
+    return t_open_uri_fe(uri, domain, epoch, lifetime, forward_erasable, b_clock, NULL);
+}
+
 hsmkeys_ctx *b_open(const t_hsm *h, const char *token, const char *epoch, const char *lifetime)
 {
     char uri[700];

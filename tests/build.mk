@@ -17,4 +17,8 @@ $(B)/tests/t-token: $(B)/obj/tests/tools/t-token.o $(TEST_LIB_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIB_LIBS)
 
-TEST_BINS += $(UNIT_TEST_BINS) $(B)/tests/t-token
+$(B)/tests/t-chain: $(B)/obj/tests/tools/t-chain.o $(TEST_LIB_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(LIB_LIBS)
+
+TEST_BINS += $(UNIT_TEST_BINS) $(B)/tests/t-token $(B)/tests/t-chain

@@ -33,6 +33,8 @@ static const hsmk_opt opt_lifetime    = { "lifetime",    offsetof(hsmk_srv_conf,
 static const hsmk_opt opt_module      = { "module",      offsetof(hsmk_srv_conf, module) };
 static const hsmk_opt opt_module_args = { "module-args", offsetof(hsmk_srv_conf, module_args) };
 static const hsmk_opt opt_pin_file    = { "pin-source",  offsetof(hsmk_srv_conf, pin_file) };
+static const hsmk_opt opt_forward     = { "forward-erasable",
+                                          offsetof(hsmk_srv_conf, forward_erasable) };
 
 /* Order in which hsmk_conf_build applies options: the URI first, so that
  * explicit module / PIN file directives override its query attributes. */
@@ -47,6 +49,7 @@ static const struct {
     { &opt_domain, "HSMKeysDomain" },
     { &opt_epoch, "HSMKeysEpoch" },
     { &opt_lifetime, "HSMKeysLifetime" },
+    { &opt_forward, "HSMKeysForwardErasable" },
 };
 
 static const char **field(hsmk_srv_conf *c, const hsmk_opt *o)
@@ -127,6 +130,17 @@ static const char *set_enabled(cmd_parms *cmd, void *dummy, int flag)
     return NULL;
 }
 
+/* HSMKeysForwardErasable On|Off: the library's forward-erasable yes|no. */
+static const char *set_forward(cmd_parms *cmd, void *dummy, int flag)
+{
+    hsmk_srv_conf *c = ap_get_module_config(cmd->server->module_config,
+                                            &hsmkeys_module);
+
+    (void)dummy;
+    c->forward_erasable = flag ? "yes" : "no";
+    return NULL;
+}
+
 const command_rec hsmk_cmds[] = {
     AP_INIT_FLAG("HSMKeysTickets", set_enabled, NULL, RSRC_CONF,
                  "On: encrypt and decrypt TLS session tickets with the "
@@ -141,6 +155,9 @@ const command_rec hsmk_cmds[] = {
                   "epoch length (key rotation period), e.g. 1h [1h]"),
     AP_INIT_TAKE1("HSMKeysLifetime", set_option, (void *)&opt_lifetime, RSRC_CONF,
                   "ticket lifetime, at most 7d [2h]"),
+    AP_INIT_FLAG("HSMKeysForwardErasable", set_forward, NULL, RSRC_CONF,
+                 "On: epoch keys also depend on a per-epoch state the tokens "
+                 "erase after the window (every server of the fleet) [Off]"),
     AP_INIT_TAKE1("HSMKeysModule", set_option, (void *)&opt_module, RSRC_CONF,
                   "PKCS#11 module path (overrides the URI's module-path)"),
     AP_INIT_TAKE1("HSMKeysModuleArgs", set_option, (void *)&opt_module_args,

@@ -27,6 +27,7 @@ typedef struct hsmk_srv_conf {
     const char *module;       /* HSMKeysModule */
     const char *module_args;  /* HSMKeysModuleArgs */
     const char *pin_file;     /* HSMKeysPINFile */
+    const char *forward_erasable; /* HSMKeysForwardErasable: "yes"/"no" */
     const char *where;        /* "file:line" of HSMKeysTickets On, for messages */
     void *sesscache;          /* HSMKeysSessionCache: an sc_store, HSMK_SC_OFF,
                                  or NULL (inherit) (hsmk_apache_sc.c) */

@@ -135,6 +135,8 @@ static hsmkeys_ctx *open_master(const hf_opts *o, char *err, size_t err_len)
         set_opt(cfg, "domain", "--domain", o->domain, err, err_len) ||
         set_opt(cfg, "epoch", "--epoch", o->epoch, err, err_len) ||
         set_opt(cfg, "lifetime", "--lifetime", o->lifetime, err, err_len) ||
+        set_opt(cfg, "forward-erasable", "--forward-erasable", o->forward_erasable ? "yes" : NULL,
+                err, err_len) ||
         set_opt(cfg, "module", "--module", o->module, err, err_len) ||
         set_opt(cfg, "module-args", "--module-args", o->module_args, err, err_len) ||
         set_opt(cfg, "pin-source", "--pin-source", o->pin_source, err, err_len)) {

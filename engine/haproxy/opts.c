@@ -20,6 +20,8 @@ static void usage(FILE *out)
 "  --domain NAME         ticket domain shared by the servers that resume each other\n"
 "  --epoch T             epoch length (s, m, h, d suffixes) [1h]\n"
 "  --lifetime T          ticket lifetime, at most 7d [2h]\n"
+"  --forward-erasable    epoch keys also depend on per-epoch states the token erases\n"
+"                        after the window (the same on every server of the fleet)\n"
 "  --pin-source FILE     PIN file (mode 600), overrides the URI's pin-source\n"
 "  --module PATH         PKCS#11 module, overrides the URI's module-path\n"
 "  --module-args STR     module init arguments (NSS softokn)\n"
@@ -98,7 +100,8 @@ static int check(hf_opts *o, char *err, size_t err_len)
 int hf_opts_parse(hf_opts *o, int argc, char **argv, char *err, size_t err_len)
 {
     enum { O_URI = 256, O_DOMAIN, O_EPOCH, O_LIFETIME, O_PIN, O_MODULE, O_MARGS, O_SOCKET,
-           O_ID, O_FIFO, O_INTERVAL, O_BACKOFF, O_ONCE, O_FG, O_PIDFILE, O_VERBOSE, O_HELP, O_VERSION, O_METRICS };
+           O_ID, O_FIFO, O_INTERVAL, O_BACKOFF, O_ONCE, O_FG, O_PIDFILE, O_VERBOSE, O_HELP, O_VERSION, O_METRICS,
+           O_FE };
     static const struct option lo[] = {
         { "uri", 1, 0, O_URI }, { "domain", 1, 0, O_DOMAIN }, { "epoch", 1, 0, O_EPOCH },
         { "lifetime", 1, 0, O_LIFETIME }, { "pin-source", 1, 0, O_PIN }, { "module", 1, 0, O_MODULE },
@@ -106,7 +109,8 @@ int hf_opts_parse(hf_opts *o, int argc, char **argv, char *err, size_t err_len)
         { "ticket-keys-id", 1, 0, O_ID }, { "fifo", 1, 0, O_FIFO }, { "interval", 1, 0, O_INTERVAL },
         { "max-backoff", 1, 0, O_BACKOFF }, { "once", 0, 0, O_ONCE }, { "foreground", 0, 0, O_FG },
         { "pidfile", 1, 0, O_PIDFILE }, { "verbose", 0, 0, O_VERBOSE }, { "help", 0, 0, O_HELP },
-        { "version", 0, 0, O_VERSION }, { "metrics", 1, 0, O_METRICS }, { 0, 0, 0, 0 } };
+        { "version", 0, 0, O_VERSION }, { "metrics", 1, 0, O_METRICS },
+        { "forward-erasable", 0, 0, O_FE }, { 0, 0, 0, 0 } };
     int c;
 
     memset(o, 0, sizeof *o);
@@ -146,6 +150,7 @@ int hf_opts_parse(hf_opts *o, int argc, char **argv, char *err, size_t err_len)
         case O_PIDFILE: o->pidfile = optarg; break;
         case O_METRICS: o->metrics = optarg; break;
         case O_VERBOSE: o->verbose = 1; break;
+        case O_FE: o->forward_erasable = 1; break;
         case O_HELP: usage(stdout); return 1;
         case O_VERSION: printf("hsmkeys-haproxy-feeder %s\n", hsmkeys_version()); return 1;
         default: usage(stderr); return -1;

@@ -21,6 +21,7 @@ typedef struct hf_opts {
     const char *pidfile;
     const char *metrics;  /* loopback ADDR:PORT serving GET /metrics */
     int once, foreground, verbose;
+    int forward_erasable; /* --forward-erasable */
     int interval_ms;      /* how often each HAProxy is checked for a restart */
     int max_backoff_ms;
     int timeout_ms;

@@ -107,6 +107,7 @@ ngx_hsmkeys_create_srv_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->epoch = NGX_CONF_UNSET;
     conf->lifetime = NGX_CONF_UNSET;
+    conf->forward_erasable = NGX_CONF_UNSET;
     conf->session_cache = NGX_CONF_UNSET_PTR;
 
     return conf;
@@ -149,6 +150,7 @@ ngx_hsmkeys_merge_and_attach(ngx_conf_t *cf, ngx_hsmkeys_main_conf_t *mcf,
                              HSMKEYS_DEFAULT_EPOCH_SECONDS);
     ngx_conf_merge_sec_value(conf->lifetime, prev->lifetime,
                              HSMKEYS_DEFAULT_LIFETIME_SECONDS);
+    ngx_conf_merge_value(conf->forward_erasable, prev->forward_erasable, 0);
 
     if (conf->file == NULL) {
         conf->file = prev->file;
@@ -289,6 +291,7 @@ ngx_hsmkeys_get_ctx(ngx_conf_t *cf, ngx_hsmkeys_main_conf_t *mcf,
         if (op[i].epoch == conf->epoch
             && op[i].lifetime == conf->lifetime
             && op[i].session_cache == (conf->session_cache != NULL)
+            && op[i].forward_erasable == conf->forward_erasable
             && op[i].uri.len == conf->uri.len
             && op[i].domain.len == conf->domain.len
             && op[i].module_args.len == conf->module_args.len
@@ -327,6 +330,7 @@ ngx_hsmkeys_get_ctx(ngx_conf_t *cf, ngx_hsmkeys_main_conf_t *mcf,
     op->epoch = conf->epoch;
     op->lifetime = conf->lifetime;
     op->session_cache = (conf->session_cache != NULL);
+    op->forward_erasable = conf->forward_erasable;
     op->hk = hk;
 
     return hk;
@@ -362,7 +366,9 @@ ngx_hsmkeys_open(ngx_conf_t *cf, ngx_hsmkeys_srv_conf_t *conf)
                                       &conf->module_args,
                                       "hsmkeys_module_args", conf) != NGX_OK)
         || (conf->session_cache != NULL
-            && hsmkeys_config_set(hc, "session-cache", "yes") != HSMKEYS_OK))
+            && hsmkeys_config_set(hc, "session-cache", "yes") != HSMKEYS_OK)
+        || (conf->forward_erasable
+            && hsmkeys_config_set(hc, "forward-erasable", "yes") != HSMKEYS_OK))
     {
         hsmkeys_config_free(hc);
         return NULL;

@@ -37,6 +37,7 @@ typedef struct {
     ngx_str_t        module_args;   /* hsmkeys_module_args "..."  [none] */
     time_t           epoch;         /* hsmkeys_epoch 1h                  */
     time_t           lifetime;      /* hsmkeys_lifetime 2h               */
+    ngx_flag_t       forward_erasable; /* hsmkeys_forward_erasable  [off] */
 
     u_char          *file;          /* where hsmkeys_tickets was set */
     ngx_uint_t       line;
@@ -59,6 +60,7 @@ typedef struct {
     time_t           epoch;
     time_t           lifetime;
     ngx_flag_t       session_cache; /* opened with session-cache=yes */
+    ngx_flag_t       forward_erasable;
     hsmkeys_ctx     *hk;
 } ngx_hsmkeys_opened_t;
 

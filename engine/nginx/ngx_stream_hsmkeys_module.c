@@ -81,6 +81,13 @@ static ngx_command_t  ngx_stream_hsmkeys_commands[] = {
       offsetof(ngx_hsmkeys_srv_conf_t, lifetime),
       NULL },
 
+    { ngx_string("hsmkeys_forward_erasable"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hsmkeys_srv_conf_t, forward_erasable),
+      NULL },
+
     { ngx_string("hsmkeys_session_cache"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
       ngx_hsmkeys_set_session_cache,

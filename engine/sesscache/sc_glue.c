@@ -241,18 +241,15 @@ int sc_attach(SSL_CTX *ssl_ctx, hsmkeys_ctx *hk, const char *domain,
               sc_store *store, sc_log_fn log, void *log_arg,
               char *err, size_t errlen)
 {
-    unsigned char seal[HSMKEYS_CACHE_KEY_LEN], idk[HSMKEYS_CACHE_KEY_LEN];
     sc_glue *g, *old;
-    int rc;
 
     if (ssl_ctx == NULL || hk == NULL || domain == NULL || store == NULL) {
         snprintf(err, errlen, "missing argument");
         return -1;
     }
-    rc = hsmkeys_cache_key(hk, hsmkeys_current_epoch(hk), seal, idk);
-    OPENSSL_cleanse(seal, sizeof seal);
-    OPENSSL_cleanse(idk, sizeof idk);
-    if (rc == HSMKEYS_E_INVALID) {
+    /* configuration time, in a parent that forks the serving children: ask
+     * without hsmkeys_cache_key, which would start the key maintainer here */
+    if (!hsmkeys_session_cache_enabled(hk)) {
         snprintf(err, errlen, "the hsmkeys context was opened without "
                  "session-cache=yes");
         return -1;

@@ -151,9 +151,17 @@ int hsmkeys_config_set(hsmkeys_config *c, const char *name, const char *v)
         }
         return hk_fail(HSMKEYS_E_INVALID, "session-cache takes yes or no");
     }
+    if (strcmp(name, "forward-erasable") == 0) {
+        if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
+            c->forward_erasable = v[0] == 'y';
+            return HSMKEYS_OK;
+        }
+        return hk_fail(HSMKEYS_E_INVALID, "forward-erasable takes yes or no (yes: past epochs' "
+                       "keys are erased from the token; every server of the fleet must agree)");
+    }
     return hk_fail(HSMKEYS_E_INVALID, "unknown option \"%.40s\": options are uri, domain, "
                    "epoch, lifetime, module, module-args, pin-source, allow-extractable, "
-                   "session-cache", name);
+                   "session-cache, forward-erasable", name);
 }
 
 void hsmkeys_config_set_log(hsmkeys_config *c, hsmkeys_log_fn fn, void *arg)

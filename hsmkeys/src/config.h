@@ -21,6 +21,7 @@ struct hsmkeys_config {
     int64_t lifetime_seconds;
     int allow_extractable;
     int session_cache;            /* also derive the session cache keys */
+    int forward_erasable;         /* epoch keys also depend on the token's chain */
     hsmkeys_log_fn log;
     void *log_arg;
     hsmkeys_clock_fn clock;

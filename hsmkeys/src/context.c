@@ -151,7 +151,10 @@ int hsmkeys_open(const hsmkeys_config *cfg, hsmkeys_ctx **out)
     o.allow_extractable = cfg->allow_extractable;
     o.warn = warn_cb;
     o.warn_arg = ctx;
-    HK_TRY_GOTO(hk_token_source_open(&o, &ctx->src), fail);
+    if (cfg->forward_erasable)
+        HK_TRY_GOTO(hk_chain_source_open(&o, &ctx->src), fail);
+    else
+        HK_TRY_GOTO(hk_token_source_open(&o, &ctx->src), fail);
     HK_TRY_GOTO(copy_generations(ctx->src, &ctx->gens, &ctx->ngens), fail);
     /* The whole window and the next epoch, for two generations (a rotation),
      * and both kinds; the maintainer grows it if more are needed. */
@@ -170,9 +173,9 @@ int hsmkeys_open(const hsmkeys_config *cfg, hsmkeys_ctx **out)
     }
     hk_name_hex(name, sizeof name, hex);
     hk_ctx_log(ctx, HSMKEYS_LOG_INFO, "ready: domain \"%s\", epoch %llds, lifetime %llds, "
-               "decrypting %u past epochs, %zu master generation(s), current key name %s",
+               "decrypting %u past epochs, %zu master generation(s), %scurrent key name %s",
                ctx->domain, (long long)ctx->epoch_seconds, (long long)ctx->lifetime_seconds,
-               ctx->past, ctx->ngens, hex);
+               ctx->past, ctx->ngens, cfg->forward_erasable ? "forward-erasable, " : "", hex);
     hk_registry_add(ctx);
     *out = ctx;
     return HSMKEYS_OK;
@@ -359,6 +362,11 @@ int hsmkeys_cache_key(hsmkeys_ctx *ctx, uint64_t epoch, unsigned char seal[HSMKE
     hk_maint_wake(ctx);
     return hk_fail(HSMKEYS_E_UNAVAILABLE, "the session cache key of epoch %llu is not cached "
                    "yet", (unsigned long long)epoch);
+}
+
+int hsmkeys_session_cache_enabled(const hsmkeys_ctx *ctx)
+{
+    return ctx != NULL && ctx->session_cache;
 }
 
 int hsmkeys_refresh(hsmkeys_ctx *ctx)

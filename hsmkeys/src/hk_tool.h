@@ -16,6 +16,7 @@
  *   masters: attributes, policy, check values, templates      master.h
  *   durations ("1h30m", as the servers' epoch= and lifetime=) config.h
  *   epochs, the window, when a generation may be retired      schedule.h
+ *   forward-erasable chain states (templates, steps, erasure)  chain.h
  * The provisioning CLI includes this header and no other of hsmkeys/src.
  */
 #ifndef HSMKEYS_HK_TOOL_H
@@ -29,5 +30,6 @@
 #include "master.h"
 #include "config.h"
 #include "schedule.h"
+#include "chain.h"
 
 #endif /* HSMKEYS_HK_TOOL_H */

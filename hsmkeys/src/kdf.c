@@ -7,6 +7,8 @@
  * hold key material is wiped before return.
  */
 #include <string.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include "kdf.h"
 
 /* [i]32 || Label || 0x00 || Context || [L]32 fits in this with the largest
@@ -76,12 +78,31 @@ int hk_kdf_epoch_keys(hk_prf_fn prf, void *arg, const char *label, const char *d
     return hk_kdf_counter(prf, arg, label, ctx, n, out, HK_EPOCH_KEYS_LEN);
 }
 
-int hk_kdf_name_tag(hk_prf_fn prf, void *arg, const char *domain, unsigned char tag[HK_TAG_LEN])
+int hk_kdf_name_tag_label(hk_prf_fn prf, void *arg, const char *label, const char *domain,
+                          unsigned char tag[HK_TAG_LEN])
 {
     unsigned char ctx[HK_DOMAIN_MAX];
     size_t n = 0;
     HK_TRY(domain_context(domain, ctx, &n));
-    return hk_kdf_counter(prf, arg, HK_LABEL_NAME, ctx, n, tag, HK_TAG_LEN);
+    return hk_kdf_counter(prf, arg, label, ctx, n, tag, HK_TAG_LEN);
+}
+
+int hk_kdf_name_tag(hk_prf_fn prf, void *arg, const char *domain, unsigned char tag[HK_TAG_LEN])
+{
+    return hk_kdf_name_tag_label(prf, arg, HK_LABEL_NAME, domain, tag);
+}
+
+int hk_epoch_check_value(const unsigned char keys[HK_EPOCH_KEYS_LEN],
+                         unsigned char kcv[HK_CHECK_VALUE_LEN])
+{
+    unsigned char mac[32];
+    unsigned int len = sizeof mac;
+    if (HMAC(EVP_sha256(), keys, HK_EPOCH_KEYS_LEN, (const unsigned char *)HK_LABEL_EPOCH_KCV,
+             strlen(HK_LABEL_EPOCH_KCV), mac, &len) == NULL)
+        return hk_fail(HSMKEYS_E_NOMEM, "HMAC for the epoch check value failed");
+    memcpy(kcv, mac, HK_CHECK_VALUE_LEN);
+    hsmkeys_wipe(mac, sizeof mac);
+    return HSMKEYS_OK;
 }
 
 int hk_kdf_check_value(hk_prf_fn prf, void *arg, unsigned char kcv[HK_CHECK_VALUE_LEN])

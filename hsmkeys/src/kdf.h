@@ -31,6 +31,18 @@
 #define HK_LABEL_CACHE      "hsmkeys session cache v1"
 #define HK_DOMAIN_MAX       255
 
+/* Forward-erasable mode (docs/DERIVATION.md, "Forward-erasable epochs"):
+ * the master's part and the state's part of the epoch keys, the chain step,
+ * the names (another tag, so the two modes never take each other's
+ * tickets) and the epoch check value (both modes). */
+#define HK_LABEL_FE_TICKET  "hsmkeys ticket key v2"
+#define HK_LABEL_FE_CACHE   "hsmkeys session cache v2"
+#define HK_LABEL_ST_TICKET  "hsmkeys state ticket key v1"
+#define HK_LABEL_ST_CACHE   "hsmkeys state session cache v1"
+#define HK_LABEL_FE_NAME    "hsmkeys key name v2"
+#define HK_LABEL_CHAIN      "hsmkeys chain v1"
+#define HK_LABEL_EPOCH_KCV  "hsmkeys epoch check value v1"
+
 /* The PRF: HMAC-SHA256 keyed with the master.  Returns HSMKEYS_OK or a code. */
 typedef int (*hk_prf_fn)(void *arg, const unsigned char *msg, size_t len,
                          unsigned char out[32]);
@@ -49,6 +61,16 @@ int hk_kdf_epoch_keys(hk_prf_fn prf, void *arg, const char *label, const char *d
 /* Name tag: label HK_LABEL_NAME, context = domain. */
 int hk_kdf_name_tag(hk_prf_fn prf, void *arg, const char *domain,
                     unsigned char tag[HK_TAG_LEN]) HK_WARN_UNUSED;
+
+/* Name tag under another label (HK_LABEL_FE_NAME in forward-erasable mode). */
+int hk_kdf_name_tag_label(hk_prf_fn prf, void *arg, const char *label, const char *domain,
+                          unsigned char tag[HK_TAG_LEN]) HK_WARN_UNUSED;
+
+/* Check value of one epoch's keys (both modes): the first 8 bytes of
+ * HMAC-SHA256(keys, HK_LABEL_EPOCH_KCV), computed in memory; it reveals
+ * nothing of the keys and lets operators compare servers. */
+int hk_epoch_check_value(const unsigned char keys[HK_EPOCH_KEYS_LEN],
+                         unsigned char kcv[HK_CHECK_VALUE_LEN]) HK_WARN_UNUSED;
 
 /* Key check value of a master (same on every token holding it): label
  * HK_LABEL_CHECK, empty context, 8 bytes. */

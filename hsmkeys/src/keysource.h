@@ -2,11 +2,12 @@
  * keysource.h - where epoch keys come from: the one seam between the key
  * maintainer and the token.
  *
- * Today there is one source, the token's static master generations
- * (keysource_token.c): epoch keys = SP 800-108(HMAC(master)).  A
- * forward-erasable source (a chain of per-epoch states kept and destroyed
- * inside the token) implements the same operations; nothing above this
- * interface changes.
+ * Two sources: the token's static master generations (keysource_token.c):
+ * epoch keys = SP 800-108(HMAC(master)); and the forward-erasable one
+ * (keysource_chain.c, option forward-erasable): epoch keys also depend on a
+ * per-epoch state kept in the token as a hash chain, which advance() moves
+ * forward and erases behind the window.  Both share the PKCS#11 base in
+ * keysource_p11.c; nothing above this interface changes.
  *
  * Sources are not thread-safe: only the context's maintainer (or open, before
  * anyone else sees the context) calls them.  Sources never log; they return
@@ -48,9 +49,19 @@ struct hk_keysource_ops {
     /* Derive the 64 key bytes of `epoch` for `label` (HK_LABEL_TICKET or
      * HK_LABEL_CACHE) under master generation number `generation`.
      * Returns HSMKEYS_OK, HSMKEYS_E_NO_MASTER (that generation is gone),
+     * HSMKEYS_E_EXPIRED (forward-erasable: that epoch's state is erased),
      * HSMKEYS_E_TOKEN, HSMKEYS_E_LOGIN, HSMKEYS_E_MODULE. */
     int (*derive)(hk_keysource *src, uint32_t generation, uint64_t epoch, const char *label,
                   unsigned char out[HK_EPOCH_KEYS_LEN]);
+    /* Forward-erasable sources only (NULL otherwise): make sure the states
+     * of epochs [e_now - past - 1, e_now + 1] exist for every chain on the
+     * token (stepping forward from whatever state it holds), and destroy
+     * every state older than e_now - past - 1 (the window plus one epoch of
+     * slack).  Cheap when nothing changed since the last call in this
+     * epoch; a failure backs off inside the source until the next epoch or
+     * the backoff's end (the maintainer calls it every cycle).  Returns HSMKEYS_OK, HSMKEYS_E_TOKEN, HSMKEYS_E_LOGIN,
+     * HSMKEYS_E_MODULE, HSMKEYS_E_NOMEM. */
+    int (*advance)(hk_keysource *src, uint64_t e_now, unsigned past);
     void (*destroy)(hk_keysource *src);
 };
 
@@ -76,5 +87,11 @@ typedef struct hk_token_source_opts {
 /* Open the token source: module, token, login, masters, policy, name tags.
  * Returns the codes of hsmkeys_open(). */
 int hk_token_source_open(const hk_token_source_opts *o, hk_keysource **out) HK_WARN_UNUSED;
+
+/* Open the forward-erasable source (same options): also finds the chain
+ * states; refuses a token that holds none for any master generation.
+ * derive() returns HSMKEYS_E_EXPIRED, with no token call, for an epoch whose
+ * state this token no longer (or never) held: "erased". */
+int hk_chain_source_open(const hk_token_source_opts *o, hk_keysource **out) HK_WARN_UNUSED;
 
 #endif /* HSMKEYS_KEYSOURCE_H */

@@ -28,6 +28,8 @@
 #include "schedule.h"
 #include "secret.h"
 
+static void deadline_after(struct timespec *ts, clockid_t clock, int64_t ms);
+
 static pthread_mutex_t hk_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hsmkeys_ctx *hk_registry;
 static unsigned hk_fork_count;
@@ -83,9 +85,37 @@ static void on_fork_child(void)
     pthread_mutex_init(&hk_registry_lock, NULL);
 }
 
+/* exit() with maintainers running (an nginx worker, Apache child or tool
+ * that never closed its contexts): stop them before OpenSSL's own atexit
+ * cleanup (registered earlier, so run later) frees what a token call on
+ * their threads may still use.  An idle maintainer stops at once; one in a
+ * token call gets 200 ms. */
+static void on_exit_stop(void)
+{
+    struct hsmkeys_ctx *c;
+    struct timespec ts;
+
+    if (pthread_mutex_trylock(&hk_registry_lock) != 0)
+        return; /* exit during a fork or an open: leave them be */
+    for (c = hk_registry; c != NULL; c = c->reg_next) {
+        if (!hk_maint_running_here(c))
+            continue;
+        pthread_mutex_lock(&c->m.lock);
+        c->m.stop = 1;
+        pthread_cond_signal(&c->m.wake_cond);
+        deadline_after(&ts, CLOCK_REALTIME, 200);
+        while (!c->m.exited)
+            if (pthread_cond_timedwait(&c->m.done_cond, &c->m.lock, &ts) == ETIMEDOUT)
+                break;
+        pthread_mutex_unlock(&c->m.lock);
+    }
+    pthread_mutex_unlock(&hk_registry_lock);
+}
+
 static void register_atfork(void)
 {
     pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+    atexit(on_exit_stop);
 }
 
 void hk_registry_add(struct hsmkeys_ctx *ctx)
@@ -297,6 +327,19 @@ static int derive_one(struct hsmkeys_ctx *ctx, const hk_generation *g, int kind,
     clock_gettime(CLOCK_MONOTONIC, &t1);
     hk_burn_stack(); /* the derivation's frames below us held key bytes */
     sync_calls(ctx);
+    if (rc == HSMKEYS_E_EXPIRED) {
+        /* forward-erasable: that epoch's state is erased here (no token
+         * call was made); not a failure of the generation, no backoff.
+         * Normal for past epochs (a host that joined from a clone); for the
+         * current or next epoch it means no tickets: say so. */
+        hsmkeys_wipe(keys, sizeof keys);
+        if (x >= hk_epoch_of(hk_ctx_now(ctx), ctx->epoch_seconds) && log_due(m, now))
+            hk_ctx_log(ctx, HSMKEYS_LOG_ERR, "cannot make the keys of epoch %llu (generation "
+                       "%u): %s; clone the chain state to this token (hsmkeys-tool wrap "
+                       "--forward-erasable)%s", (unsigned long long)x, g->generation,
+                       hsmkeys_last_error(), suppressed_note(m, now));
+        return rc;
+    }
     if (rc == HSMKEYS_E_NO_MASTER) {
         /* gone since the last re-read: the next cycle drops it, no backoff */
         m->last_reread_ms = 0;
@@ -331,6 +374,25 @@ static int derive_one(struct hsmkeys_ctx *ctx, const hk_generation *g, int kind,
     hk_ctx_note_derivation(ctx, (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
                                 (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec);
     return HSMKEYS_OK;
+}
+
+/* Forward-erasable sources: extend the chains to e + 1 and erase behind the
+ * window (no-op for the static source; cheap once done for this epoch). */
+static void advance(struct hsmkeys_ctx *ctx, uint64_t e, int64_t now)
+{
+    hk_maint *m = &ctx->m;
+    int rc;
+    if (ctx->src->ops->advance == NULL)
+        return;
+    rc = ctx->src->ops->advance(ctx->src, e, ctx->past);
+    sync_calls(ctx);
+    if (rc == HSMKEYS_OK)
+        return;
+    failed(ctx);
+    if (log_due(m, now))
+        hk_ctx_log(ctx, HSMKEYS_LOG_ERR, "cannot advance the forward-erasable chain to epoch "
+                   "%llu: %s; retrying later%s", (unsigned long long)(e + 1),
+                   hsmkeys_last_error(), suppressed_note(m, now));
 }
 
 /* Number of (g, x) pairs in the target set, times the kinds. */
@@ -423,6 +485,7 @@ int hk_maint_cycle(struct hsmkeys_ctx *ctx, int force_reread)
         hk_ring_expire(&ctx->ring, hk_window_low(e, ctx->past), e + 1, NULL, 0);
     }
     note_active(ctx, e);
+    advance(ctx, e, now);
     m->quiet_until_ms = 0;
     rc = derive_targets(ctx, e, now);
     if (is_cached(ctx, e) && is_cached(ctx, e + 1))

@@ -71,4 +71,16 @@ size_t hkt_blob_encode(struct hkt_blob *b, unsigned char *out);
  * the unwrapped key (it needs the token). */
 int hkt_blob_decode(const unsigned char *in, size_t len, struct hkt_blob *b);
 
+/* cmd_wrap.c, shared with cmd_chain.c (chain states travel in the same
+ * format; their CKA_ID has version byte 0x02, chain.h): the header MAC
+ * computed by the token with `key`; this token's transport private key for
+ * the blob (error printed if none); the check value and header MAC of an
+ * unwrapped key against the blob's.  0 or -1 (error printed). */
+int hkt_blob_mac(struct hkt_conn *c, CK_OBJECT_HANDLE key, const struct hkt_blob *b,
+                 unsigned char mac[HKT_BLOB_MAC_LEN]);
+int hkt_unwrap_key(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE *priv);
+int hkt_check_unwrapped(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE h);
+/* unwrap of a chain-state blob (cmd_chain.c) */
+int hkt_chain_unwrap(struct hkt_opts *o, const struct hkt_blob *b);
+
 #endif /* HKT_BLOB_H */

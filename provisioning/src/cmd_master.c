@@ -150,7 +150,9 @@ static int create_common(struct hkt_opts *o, const hk_secret *value)
     }
     CK_OBJECT_HANDLE h;
     if (add_generation(&c, gen, o->have_activate ? o->activate_at : 0, o->clonable, value, &h) == 0 &&
-        report_new(&c, gen, h) == 0)
+        report_new(&c, gen, h) == 0 &&
+        (!o->forward_erasable ||
+         hkt_chain_start(&c, o, gen, o->have_activate ? o->activate_at : 0) == 0))
         ret = HKT_EXIT_OK;
 out:
     free(m);
@@ -265,7 +267,8 @@ int hkt_cmd_rotate(struct hkt_opts *o)
         goto out;
     CK_OBJECT_HANDLE h;
     if (add_generation(&c, gen, o->activate_at, o->clonable, NULL, &h) == 0 &&
-        report_new(&c, gen, h) == 0) {
+        report_new(&c, gen, h) == 0 &&
+        (!o->forward_erasable || hkt_chain_start(&c, o, gen, o->activate_at) == 0)) {
         ret = HKT_EXIT_OK;
         if (o->clonable)
             hkt_info("next: wrap generation %u for each clone (hsmkeys-tool wrap --generation %u), "

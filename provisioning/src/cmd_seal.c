@@ -225,7 +225,8 @@ int hkt_cmd_destroy(struct hkt_opts *o)
                 (long long)p, (long long)o->lifetime_seconds, (long long)last, when, (long long)free_from);
         goto out;
     }
-    if (hkt_destroy(&c, mk->handle, "the generation") != 0)
+    if (hkt_destroy(&c, mk->handle, "the generation") != 0 ||
+        hkt_chain_destroy_generation(&c, mk->generation) != 0)
         goto out;
     hkt_info("destroyed generation %u of '%s' on token '%s'; do the same on every other token",
              mk->generation, c.label, c.token_label);

@@ -219,6 +219,7 @@ int hkt_cmd_status(struct hkt_opts *o)
     }
     for (size_t i = 0; i < n; i++)
         show_master(&c, &m[i], active, o->domain);
+    hkt_chain_status(&c, o, m, n);
     uint32_t dup;
     if (hkt_report_duplicate(&c, m, n, &dup))
         goto out;
@@ -243,6 +244,8 @@ int hkt_cmd_kcv(struct hkt_opts *o)
     size_t n = 0;
     unsigned char expect[HK_CHECK_VALUE_LEN];
     int ret = HKT_EXIT_FAIL, matched = 0, shown = 0;
+    if (o->epoch_arg)
+        return hkt_cmd_kcv_epoch(o); /* kcv --epoch E (cmd_chain.c) */
     if (o->expect_kcv && hkt_unhex(o->expect_kcv, expect, sizeof expect) != 0) {
         hkt_err("--expect-kcv %s: expected %d hex digits", o->expect_kcv, 2 * HK_CHECK_VALUE_LEN);
         return HKT_EXIT_USAGE;

@@ -34,7 +34,7 @@ static const hk_master *pick(const hk_master *m, size_t n, long gen)
 }
 
 /* The blob's header MAC, computed by the token with `key` (blob.h). */
-static int blob_mac(struct hkt_conn *c, CK_OBJECT_HANDLE key, const struct hkt_blob *b,
+int hkt_blob_mac(struct hkt_conn *c, CK_OBJECT_HANDLE key, const struct hkt_blob *b,
                     unsigned char mac[HKT_BLOB_MAC_LEN])
 {
     struct hk_master_prf prf;
@@ -119,6 +119,11 @@ int hkt_cmd_wrap(struct hkt_opts *o)
     if (hkt_masters(&c, &m, &n) != 0)
         goto out;
     const hk_master *mk = pick(m, n, o->generation);
+    if (mk && o->forward_erasable) {
+        /* a host joining a running fleet: the newest chain state (cmd_chain.c) */
+        ret = hkt_chain_wrap(&c, o, wk, fp, mk->generation);
+        goto out;
+    }
     if (!mk) {
         hkt_err("no master '%s'%s on token '%s': create it first (hsmkeys-tool create --clonable)",
                 c.label, o->generation >= 0 ? " of that generation" : "", c.token_label);
@@ -151,7 +156,7 @@ int hkt_cmd_wrap(struct hkt_opts *o)
     }
     b.wrapped_len = wl;
     size_t len = hkt_blob_encode_body(&b, out);
-    if (len != 0 && blob_mac(&c, mk->handle, &b, b.mac) != 0) {
+    if (len != 0 && hkt_blob_mac(&c, mk->handle, &b, b.mac) != 0) {
         hsmkeys_wipe(b.wrapped, sizeof b.wrapped);
         goto out;
     }
@@ -178,7 +183,7 @@ out:
 }
 
 /* Find this token's transport key for the blob, or explain whose it is. */
-static int unwrap_key(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE *priv)
+int hkt_unwrap_key(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE *priv)
 {
     char want[2 * HKT_FP_LEN + 1], have[2 * HKT_FP_LEN + 1];
     CK_OBJECT_HANDLE pub;
@@ -228,7 +233,7 @@ static CK_RV unwrap_as(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_H
 
 /* The unwrapped key must have the blob's check value, and compute the
  * blob's header MAC: else the blob was substituted or edited. */
-static int check_unwrapped(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE h)
+int hkt_check_unwrapped(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJECT_HANDLE h)
 {
     unsigned char kcv[HK_CHECK_VALUE_LEN], mac[HKT_BLOB_MAC_LEN];
     if (hkt_kcv(c, h, kcv) != 0)
@@ -238,7 +243,7 @@ static int check_unwrapped(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJE
                 "nothing was imported. Ask host A for a fresh blob");
         return -1;
     }
-    if (blob_mac(c, h, b, mac) != 0)
+    if (hkt_blob_mac(c, h, b, mac) != 0)
         return -1;
     if (hk_ct_memcmp(mac, b->mac, sizeof mac) != 0) {
         hkt_err("the blob's header (generation, activation, label, key type or format) was "
@@ -266,7 +271,8 @@ static int unwrap_checked(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJEC
         return -1;
     rv = unwrap_as(c, b, priv, CK_FALSE, &tmp);
     if (rv == CKR_OK) {
-        int bad = check_unwrapped(c, b, tmp);
+        int bad = hkt_check_unwrapped(c, b, tmp);
+        /* tolerated: a temporary copy; the check above is what counts */
         (void)HK_FN(c->module, C_DestroyObject)(c->session, tmp);
         if (bad)
             return -1;
@@ -282,7 +288,7 @@ static int unwrap_checked(struct hkt_conn *c, const struct hkt_blob *b, CK_OBJEC
         hkt_err_lib("unwrapping (a corrupted blob, or one made for another key)");
         return -1;
     }
-    if (check_unwrapped(c, b, *out) != 0) {
+    if (hkt_check_unwrapped(c, b, *out) != 0) {
         (void)hkt_destroy(c, *out, "the unchecked master");
         *out = CK_INVALID_HANDLE;
         return -1;
@@ -317,6 +323,15 @@ int hkt_cmd_unwrap(struct hkt_opts *o)
     free(buf);
     if (bad)
         return HKT_EXIT_FAIL;
+    if (b.id[2] == HK_CHAIN_ID_VERSION) { /* a forward-erasable chain state */
+        if (hk_ct_memcmp(expect, b.kcv, sizeof expect) != 0) {
+            hkt_err("the blob's key check value differs from --expect-kcv %s: it is not the chain "
+                    "state host A wrapped (substituted or mistyped). Nothing was imported",
+                    o->expect_kcv);
+            return HKT_EXIT_FAIL;
+        }
+        return hkt_chain_unwrap(o, &b);
+    }
     if (hk_master_id_decode(b.id, sizeof b.id, &gen, &act) != HSMKEYS_OK) {
         hkt_err("blob names a master id of an unknown form: corrupted or from another tool");
         return HKT_EXIT_FAIL;
@@ -335,7 +350,7 @@ int hkt_cmd_unwrap(struct hkt_opts *o)
     if (hkt_conn_open(&c, &o2, HKT_LOGIN_USER) != 0)
         return HKT_EXIT_FAIL;
     CK_OBJECT_HANDLE priv, h = CK_INVALID_HANDLE;
-    if (unwrap_key(&c, &b, &priv) != 0 || hkt_masters(&c, &m, &n) != 0)
+    if (hkt_unwrap_key(&c, &b, &priv) != 0 || hkt_masters(&c, &m, &n) != 0)
         goto out;
     if (hkt_master_gen(m, n, gen)) {
         hkt_err("token '%s' already holds generation %u of '%s': nothing imported (check it "

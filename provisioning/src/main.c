@@ -39,7 +39,9 @@ static const struct hkt_cmd cmds[] = {
      "  Generates a 32-byte master in the token (never from given bytes).\n"
      "  --clonable: EXTRACTABLE + WRAP_WITH_TRUSTED so it can be wrapped to\n"
      "  trusted transport keys of other tokens; seal it when cloning is done.\n"
-     "  Default generation 1, active since time 0.\n",
+     "  Default generation 1, active since time 0.\n"
+     "  --forward-erasable [--epoch DUR]: also start the generation's chain of\n"
+     "  per-epoch states (generated inside the token) at the current epoch.\n",
      SEL "pin-source clonable generation activate-at forward-erasable epoch"},
     {"import-test-master", hkt_cmd_import_test, "TEST ONLY: import a known master from a file",
      "--i-understand-this-is-for-tests --in FILE --token LABEL|--uri URI\n"
@@ -49,7 +51,8 @@ static const struct hkt_cmd cmds[] = {
     {"rotate", hkt_cmd_rotate, "add the next master generation, active at a future time",
      "--token LABEL|--uri URI --pin-source FILE (--activate-at TIME|--activate-in DUR)\n"
      "       [--generation N] [--clonable]\n"
-     "  Activation must be in the future and after every other generation's.\n",
+     "  Activation must be in the future and after every other generation's.\n"
+     "  --forward-erasable [--epoch DUR]: also start the new generation's chain.\n",
      SEL "pin-source activate-at activate-in generation clonable forward-erasable epoch"},
     {"adopt", hkt_cmd_adopt, "make a key the token's own tool created a master generation",
      "--token LABEL|--uri URI --pin-source FILE (--key-label L|--key-id HEX)\n"
@@ -79,7 +82,9 @@ static const struct hkt_cmd cmds[] = {
     {"wrap", hkt_cmd_wrap, "host A: wrap a master generation for a trusted transport key",
      "--token LABEL|--uri URI --pin-source FILE --to PUBFILE --out BLOB [--generation N]\n"
      "  RSA-OAEP(SHA-1) wrap; the blob names the target key's fingerprint and\n"
-     "  the generation; only the target token can open it.\n",
+     "  the generation; only the target token can open it.\n"
+     "  --forward-erasable: wrap the generation's newest chain state instead (a\n"
+     "  host joining a running fleet); unwrap takes either kind of blob.\n",
      SEL "pin-source to out generation forward-erasable"},
     {"unwrap", hkt_cmd_unwrap, "host B: import a wrapped master blob",
      "--token LABEL|--uri URI --pin-source FILE --in BLOB --expect-kcv HEX\n"
@@ -93,14 +98,18 @@ static const struct hkt_cmd cmds[] = {
      SEL "pin-source generation no-clone"},
     {"verify", hkt_cmd_kcv, "print the key check value of each generation",
      "--token LABEL|--uri URI --pin-source FILE [--generation N] [--expect-kcv HEX]\n"
-     "  Equal values on two hosts mean the same master; reveals nothing of it.\n",
+     "  Equal values on two hosts mean the same master; reveals nothing of it.\n"
+     "  --epoch E --domain D [--epoch-length DUR] [--forward-erasable]: the check\n"
+     "  value of epoch E's ticket key instead (equal on servers that agree);\n"
+     "  fails with \"erased\" once E's chain state is gone (forward-erasable).\n",
      KCV_OPTS},
     {"kcv", hkt_cmd_kcv, "same as verify", NULL,
      KCV_OPTS},
     {"destroy", hkt_cmd_destroy, "destroy a generation whose last epoch left the window",
      "--token LABEL|--uri URI --pin-source FILE --generation N\n"
      "       [--epoch DUR] [--lifetime DUR]\n"
-     "  Use the servers' epoch and lifetime (defaults 1h and 2h).\n",
+     "  Use the servers' epoch and lifetime (defaults 1h and 2h).  Also erases\n"
+     "  the generation's forward-erasable chain states.\n",
      DESTROY_OPTS},
     {"retire", hkt_cmd_destroy, "same as destroy", NULL,
      DESTROY_OPTS},
@@ -137,7 +146,8 @@ static void usage_all(FILE *f)
 enum {
     O_MODULE = 256, O_MODARGS, O_URI, O_TOKEN, O_LABEL, O_PIN, O_SOPIN, O_IN, O_OUT, O_TO,
     O_KCV, O_DOMAIN, O_FORMAT, O_NAME, O_EPOCH, O_LIFETIME, O_NOW, O_ACT_AT,
-    O_ACT_IN, O_GEN, O_CLONABLE, O_TESTS, O_NOCLONE, O_KEYLABEL, O_KEYID, O_HELP, O_FP
+    O_ACT_IN, O_GEN, O_CLONABLE, O_TESTS, O_NOCLONE, O_KEYLABEL, O_KEYID, O_HELP, O_FE,
+    O_EPOCHLEN, O_FP
 };
 
 static const struct option longopts[] = {
@@ -168,6 +178,8 @@ static const struct option longopts[] = {
     {"key-label", required_argument, NULL, O_KEYLABEL},
     {"key-id", required_argument, NULL, O_KEYID},
     {"help", no_argument, NULL, O_HELP},
+    {"forward-erasable", no_argument, NULL, O_FE},
+    {"epoch-length", required_argument, NULL, O_EPOCHLEN},
     {NULL, 0, NULL, 0},
 };
 
@@ -200,7 +212,8 @@ static int refuse_secret_option(const char *arg)
 static const char *seen_opts[MAX_SEEN];
 static size_t n_seen;
 
-static int parse(int argc, char **argv, struct hkt_opts *o, int *help)
+/* epoch_number: the command (kcv) reads --epoch as an epoch number. */
+static int parse(int argc, char **argv, struct hkt_opts *o, int *help, int epoch_number)
 {
     int64_t in_dur = -1;
     for (int i = 1; i < argc; i++)
@@ -231,6 +244,9 @@ static int parse(int argc, char **argv, struct hkt_opts *o, int *help)
         case O_FORMAT: o->format = optarg; break;
         case O_NAME: o->name = optarg; break;
         case O_EPOCH:
+            o->epoch_arg = optarg;
+            if (epoch_number)
+                break; /* checked by kcv itself */
             if (hkt_parse_duration(optarg, &o->epoch_seconds) || o->epoch_seconds <= 0) {
                 hkt_err("--epoch %s: not a duration (e.g. 3600, 1h)", optarg);
                 return -1;
@@ -273,6 +289,13 @@ static int parse(int argc, char **argv, struct hkt_opts *o, int *help)
             break;
         }
         case O_CLONABLE: o->clonable = 1; break;
+        case O_FE: o->forward_erasable = 1; break;
+        case O_EPOCHLEN:
+            if (hkt_parse_duration(optarg, &o->epoch_length) || o->epoch_length <= 0) {
+                hkt_err("--epoch-length %s: not a duration (e.g. 3600, 1h)", optarg);
+                return -1;
+            }
+            break;
         case O_TESTS: o->for_tests = 1; break;
         case O_NOCLONE: o->no_clone = 1; break;
         case O_KEYLABEL: o->key_label = optarg; break;
@@ -335,8 +358,9 @@ int main(int argc, char **argv)
     o.now = -1;
     o.epoch_seconds = HSMKEYS_DEFAULT_EPOCH_SECONDS;
     o.lifetime_seconds = HSMKEYS_DEFAULT_LIFETIME_SECONDS;
+    o.epoch_length = HSMKEYS_DEFAULT_EPOCH_SECONDS;
     int help = 0;
-    if (parse(argc - 1, argv + 1, &o, &help) != 0 ||
+    if (parse(argc - 1, argv + 1, &o, &help, cmd->run == hkt_cmd_kcv) != 0 ||
         hkt_check_cmd_opts(cmd->name, cmd->opts, longopts, seen_opts, n_seen) != 0)
         return HKT_EXIT_USAGE;
     if (help) {

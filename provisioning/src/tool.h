@@ -56,6 +56,9 @@ struct hkt_opts {
     int clonable;              /* --clonable */
     int for_tests;             /* --i-understand-this-is-for-tests */
     int no_clone;              /* --no-clone (seal a single-host master) */
+    int forward_erasable;      /* --forward-erasable (cmd_chain.c) */
+    const char *epoch_arg;     /* --epoch as given: an epoch number for kcv */
+    int64_t epoch_length;      /* --epoch-length (kcv --epoch: which generation) */
 };
 
 /* An open, logged-in session on the selected token. */
@@ -163,5 +166,15 @@ int hkt_cmd_seal(struct hkt_opts *o);
 int hkt_cmd_destroy(struct hkt_opts *o);
 int hkt_cmd_kcv(struct hkt_opts *o);
 int hkt_cmd_status(struct hkt_opts *o);
+
+/* cmd_chain.c: the forward-erasable mode (hkt_chain_* return 0 or -1 with
+ * the error printed; the commands an HKT_EXIT_* code). */
+int hkt_chain_start(struct hkt_conn *c, const struct hkt_opts *o, uint32_t gen,
+                    int64_t activation);
+int hkt_cmd_kcv_epoch(struct hkt_opts *o);
+void hkt_chain_status(struct hkt_conn *c, const struct hkt_opts *o, const hk_master *m, size_t n);
+int hkt_chain_destroy_generation(struct hkt_conn *c, uint32_t gen);
+int hkt_chain_wrap(struct hkt_conn *c, const struct hkt_opts *o, CK_OBJECT_HANDLE wk,
+                   const unsigned char fp[HKT_FP_LEN], uint32_t gen);
 
 #endif /* HKT_TOOL_H */

@@ -80,6 +80,10 @@ expect_t "bad epoch length" "Syntax error on line" "HSMKeysEpoch: .*HSMKEYS_E_IN
 ap_write_conf bad 127.0.0.11 "$PORT" event S1 "HSMKeysLifetime 8d"
 expect_t "ticket lifetime over 7 days" "HSMKeysLifetime: .*HSMKEYS_E_INVALID"
 
+ap_write_conf bad 127.0.0.11 "$PORT" event S1 "HSMKeysForwardErasable On"
+expect_t "HSMKeysForwardErasable On on a token without the chain" "holds no chain state" \
+    "hsmkeys-tool create --forward-erasable" "HSMKEYS_E_NO_MASTER"
+
 AP_NO_SSL=1 ap_write_conf bad 127.0.0.11 "$PORT" event S1
 expect_t "HSMKeysTickets On without mod_ssl" "HSMKeysTickets On needs mod_ssl"
 

@@ -1,6 +1,6 @@
 # tests/fault: behaviour under token faults, through the fault module
 # (tests/faultmod) around the real SoftHSM2.  One binary per concern.
-FAULT_TESTS := outage openfail stall expiry
+FAULT_TESTS := outage openfail stall expiry chain_fault
 FAULT_HELPER_OBJS := $(B)/obj/tests/fault/fault_env.o $(B)/obj/tests/faultmod/faultctl.o
 FAULT_TEST_BINS := $(patsubst %,$(B)/tests/%_test,$(FAULT_TESTS))
 

@@ -39,6 +39,11 @@ static int64_t fe_now(void *arg)
 
 int fe_open(const fe_env *e, fe_clock *c, hsmkeys_ctx **out)
 {
+    return fe_open_fe(e, c, 0, out);
+}
+
+int fe_open_fe(const fe_env *e, fe_clock *c, int forward_erasable, hsmkeys_ctx **out)
+{
     hsmkeys_config *cfg = NULL;
     char uri[1024];
     int rc;
@@ -55,6 +60,8 @@ int fe_open(const fe_env *e, fe_clock *c, hsmkeys_ctx **out)
         rc = hsmkeys_config_set(cfg, "epoch", "60s");
     if (rc == HSMKEYS_OK)
         rc = hsmkeys_config_set(cfg, "lifetime", "120s");
+    if (rc == HSMKEYS_OK && forward_erasable)
+        rc = hsmkeys_config_set(cfg, "forward-erasable", "yes");
     if (rc == HSMKEYS_OK) {
         hsmkeys_config_set_clock(cfg, fe_now, c);
         rc = hsmkeys_open(cfg, out);

@@ -37,5 +37,7 @@ void fe_cleanup(fe_env *e);
 /* Open a context through the fault module with clock `c`.  Returns the
  * hsmkeys code; log lines go to stderr (the test log). */
 int fe_open(const fe_env *e, fe_clock *c, hsmkeys_ctx **out);
+/* The same, in the forward-erasable mode when forward_erasable is 1. */
+int fe_open_fe(const fe_env *e, fe_clock *c, int forward_erasable, hsmkeys_ctx **out);
 
 #endif

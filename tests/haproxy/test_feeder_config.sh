@@ -45,6 +45,11 @@ feed no-token --once --socket "$SOCK" --ticket-keys-id x \
 expect no-token 1 $? "cannot open the master key" "no token matches" "HSMKEYS_E_NO_TOKEN"
 tap_ok $? "a URI naming a missing token is refused with a clear message"
 
+feed no-chain --once --socket "$SOCK" --ticket-keys-id x --forward-erasable \
+    --uri "pkcs11:token=S1;object=hsmkeys-master?module-path=$MOD&pin-source=$S1_PIN_FILE"
+expect no-chain 1 $? "holds no chain state" "hsmkeys-tool create --forward-erasable" "HSMKEYS_E_NO_MASTER"
+tap_ok $? "--forward-erasable on a token without the chain is refused, naming the fix"
+
 feed no-master --once --socket "$SOCK" --ticket-keys-id x \
     --uri "pkcs11:token=S1;object=nope?module-path=$MOD&pin-source=$S1_PIN_FILE"
 expect no-master 1 $? "cannot open the master key" "HSMKEYS_E_NO_MASTER"

@@ -9,6 +9,7 @@
 #include "softhsm.h"
 #include "p11.h"
 #include "master.h"
+#include "chain.h"
 
 int t_write_file(const char *path, const char *content, mode_t mode)
 {
@@ -228,10 +229,18 @@ static void t_quiet_log(void *arg, int level, const char *msg)
 hsmkeys_ctx *t_open_uri(const char *uri, const char *domain, const char *epoch,
                         const char *lifetime, hsmkeys_clock_fn clock, void *clock_arg)
 {
+    return t_open_uri_fe(uri, domain, epoch, lifetime, 0, clock, clock_arg);
+}
+
+hsmkeys_ctx *t_open_uri_fe(const char *uri, const char *domain, const char *epoch,
+                           const char *lifetime, int forward_erasable, hsmkeys_clock_fn clock,
+                           void *clock_arg)
+{
     hsmkeys_config *c = NULL;
     hsmkeys_ctx *ctx = NULL;
     if (hsmkeys_config_new(&c) != HSMKEYS_OK ||
         hsmkeys_config_set(c, "uri", uri) != HSMKEYS_OK ||
+        (forward_erasable && hsmkeys_config_set(c, "forward-erasable", "yes") != HSMKEYS_OK) ||
         hsmkeys_config_set(c, "domain", domain) != HSMKEYS_OK ||
         (epoch && hsmkeys_config_set(c, "epoch", epoch) != HSMKEYS_OK) ||
         (lifetime && hsmkeys_config_set(c, "lifetime", lifetime) != HSMKEYS_OK))
@@ -272,4 +281,83 @@ int t_fleet_setup(t_hsm *h)
         t_master_import(T_SOFTHSM_MODULE, "S3", T_USER_PIN, other, 32, &o))
         return -1;
     return 0;
+}
+
+/* ---- forward-erasable chain states (tests only: public values) ---------- */
+
+void t_state_from_seed(const char *seed, unsigned char out[32])
+{
+    char msg[128];
+    unsigned int n = 32;
+    snprintf(msg, sizeof msg, "hsmkeys test state:%s", seed);
+    EVP_Digest(msg, strlen(msg), out, &n, EVP_sha256(), NULL);
+}
+
+/* Open a logged-in RW session on `token`; 0 on success. */
+static int chain_session(const char *module, const char *token, const char *pin, hk_module **m,
+                         CK_SESSION_HANDLE *s)
+{
+    CK_FUNCTION_LIST_PTR f;
+    CK_SLOT_ID slot;
+    CK_RV rv;
+    if (hk_module_get(module, NULL, m) != HSMKEYS_OK)
+        return -1;
+    f = hk_module_fns(*m);
+    if (find_token(f, token, &slot) != 0 ||
+        f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s) != CKR_OK) {
+        fprintf(stderr, "t_chain: no token %s\n", token);
+        hk_module_put(*m);
+        return -1;
+    }
+    rv = f->C_Login(*s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+    if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+        fprintf(stderr, "t_chain: login: %s\n", hk_ckr_name(rv));
+        (void)f->C_CloseSession(*s);
+        hk_module_put(*m);
+        return -1;
+    }
+    return 0;
+}
+
+int t_chain_import(const char *module, const char *token, const char *pin,
+                   const unsigned char value[32], uint32_t generation, uint64_t epoch)
+{
+    hk_module *m;
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE h;
+    CK_RV rv;
+    char label[HK_CHAIN_LABEL_MAX];
+    int ok;
+    if (hk_chain_label(NULL, label) != HSMKEYS_OK || chain_session(module, token, pin, &m, &s))
+        return -1;
+    ok = hk_chain_import(m, s, label, generation, epoch, 1, value, &h, &rv) == HSMKEYS_OK ? 0 : -1;
+    if (ok != 0)
+        fprintf(stderr, "t_chain_import: %s\n", hsmkeys_last_error());
+    (void)hk_module_fns(m)->C_CloseSession(s);
+    hk_module_put(m);
+    return ok;
+}
+
+int t_chain_list(const char *module, const char *token, const char *pin, uint32_t *gens,
+                 uint64_t *epochs, size_t max, size_t *n)
+{
+    hk_module *m;
+    CK_SESSION_HANDLE s;
+    CK_RV rv;
+    hk_chain_state *list = NULL;
+    char label[HK_CHAIN_LABEL_MAX];
+    size_t i;
+    int ok;
+    *n = 0;
+    if (hk_chain_label(NULL, label) != HSMKEYS_OK || chain_session(module, token, pin, &m, &s))
+        return -1;
+    ok = hk_chain_list(m, s, label, &list, n, &rv) == HSMKEYS_OK ? 0 : -1;
+    for (i = 0; ok == 0 && i < *n && i < max; i++) {
+        gens[i] = list[i].generation;
+        epochs[i] = list[i].epoch;
+    }
+    free(list);
+    (void)hk_module_fns(m)->C_CloseSession(s);
+    hk_module_put(m);
+    return ok;
 }

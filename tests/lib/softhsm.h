@@ -50,6 +50,15 @@ void t_master_from_seed(const char *seed, unsigned char out[32]);
 int t_master_import(const char *module, const char *token, const char *pin,
                     const unsigned char *value, size_t len, const t_master_opts *o);
 
+/* Forward-erasable chain (label "hsmkeys-master chain"): the known test
+ * state of a seed, SHA-256("hsmkeys test state:" || seed); import it as
+ * S(generation, epoch); list the states (sorted by generation, epoch). */
+void t_state_from_seed(const char *seed, unsigned char out[32]);
+int t_chain_import(const char *module, const char *token, const char *pin,
+                   const unsigned char value[32], uint32_t generation, uint64_t epoch);
+int t_chain_list(const char *module, const char *token, const char *pin, uint32_t *gens,
+                 uint64_t *epochs, size_t max, size_t *n);
+
 /* Write a PIN file with the given mode; 0 on success. */
 int t_write_file(const char *path, const char *content, mode_t mode);
 
@@ -67,6 +76,10 @@ hsmkeys_ctx *t_open(const t_hsm *h, const char *token, const char *domain,
 /* The same with an explicit URI and clock (fn may be NULL: real time). */
 hsmkeys_ctx *t_open_uri(const char *uri, const char *domain, const char *epoch,
                         const char *lifetime, hsmkeys_clock_fn clock, void *clock_arg);
+/* The same in the forward-erasable mode when forward_erasable is 1. */
+hsmkeys_ctx *t_open_uri_fe(const char *uri, const char *domain, const char *epoch,
+                           const char *lifetime, int forward_erasable, hsmkeys_clock_fn clock,
+                           void *clock_arg);
 /* Set up `dir` + tokens S1 and S2 holding the master of seed "fleet" and S3
  * holding the master of seed "other".  0 on success. */
 int t_fleet_setup(t_hsm *h);

@@ -3,6 +3,7 @@
  * context and resume it with another, over in-memory BIO pairs.
  *
  *   hk-ticket issue  --uri URI --domain D [--at T] [--epoch S] [--lifetime S] [--tls13]
+ *                    [--forward-erasable]
  *       full handshake; the client's session (PEM) goes to stdout, to be
  *       piped into "resume" running with another host's SOFTHSM2_CONF.
  *   hk-ticket resume --uri URI --domain D [--at T] ... < session.pem
@@ -30,7 +31,7 @@
 struct opts {
     const char *mode, *uri, *uri2, *domain, *epoch, *lifetime;
     int64_t at;
-    int tls13;
+    int tls13, fe;
 };
 
 static int64_t fixed_clock(void *arg)
@@ -49,7 +50,8 @@ static hsmkeys_ctx *open_hk(const struct opts *o, const char *uri, int64_t *cloc
 {
     hsmkeys_ctx *hk;
     *clock = o->at;
-    hk = t_open_uri(uri, o->domain, o->epoch, o->lifetime, o->at >= 0 ? fixed_clock : NULL, clock);
+    hk = t_open_uri_fe(uri, o->domain, o->epoch, o->lifetime, o->fe,
+                       o->at >= 0 ? fixed_clock : NULL, clock);
     if (hk == NULL)
         die("cannot open the hsmkeys context");
     return hk;
@@ -115,11 +117,12 @@ int main(int argc, char **argv)
     o.at = -1;
     if (argc < 2)
         die("usage: hk-ticket issue|resume|pair --uri URI [--uri2 URI] --domain D [--at T] "
-            "[--epoch S] [--lifetime S] [--tls13]");
+            "[--epoch S] [--lifetime S] [--tls13] [--forward-erasable]");
     o.mode = argv[1];
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--tls13")) { o.tls13 = 1; continue; }
+        if (!strcmp(a, "--forward-erasable")) { o.fe = 1; continue; }
         if (!v) die("option without value");
         if (!strcmp(a, "--uri")) o.uri = v;
         else if (!strcmp(a, "--uri2")) o.uri2 = v;

@@ -114,6 +114,13 @@ void hsmkeys_config_free(hsmkeys_config *cfg);
  *   allow-extractable  "yes" accepts an EXTRACTABLE master (provisioning only).
  *   session-cache "yes": also derive the sealed session cache's keys of each
  *                 epoch (hsmkeys_cache_key).  [no]
+ *   forward-erasable "yes": epoch keys also depend on a per-epoch state
+ *                 the token keeps as a hash chain and destroys once the
+ *                 epoch left the window (+1 epoch), so nobody can compute
+ *                 them afterwards, even with the token and its PIN
+ *                 (SECURITY.md).  Every server of the fleet sets the same;
+ *                 the token needs the chain (hsmkeys-tool create
+ *                 --forward-erasable, or a clone).  [no]
  * Returns HSMKEYS_OK, HSMKEYS_E_INVALID (unknown option or bad value),
  * HSMKEYS_E_URI (URI does not parse), HSMKEYS_E_NOMEM.
  */
@@ -246,6 +253,11 @@ int hsmkeys_refresh(hsmkeys_ctx *ctx);
  * HSMKEYS_E_UNAVAILABLE (not cached yet, or the token is failing).
  */
 #define HSMKEYS_CACHE_KEY_LEN 32
+/* 1 if ctx was opened with session-cache=yes, else 0.  Never touches the
+ * token or the maintainer: for configuration-time checks (hsmkeys_cache_key,
+ * like every serving call, starts the maintainer in the calling process,
+ * which a parent that forks serving children must not do). */
+int hsmkeys_session_cache_enabled(const hsmkeys_ctx *ctx);
 int hsmkeys_cache_key(hsmkeys_ctx *ctx, uint64_t epoch,
                       unsigned char seal[HSMKEYS_CACHE_KEY_LEN],
                       unsigned char id_key[HSMKEYS_CACHE_KEY_LEN]);

@@ -255,15 +255,15 @@ static int op_derive(hk_p11src *t, void *arg, CK_RV *rv)
         if (st == NULL && attempt == 0 && !erased_here(c, op->generation, op->epoch)) {
             HK_TRY(relist(c, rv)); /* made meanwhile by another process? */
             st = find_state(c, op->generation, op->epoch);
-            if (st == NULL && op->epoch > 0 &&
-                (st = find_state(c, op->generation, op->epoch - 1)) != NULL) {
-                /* Racing settlers (other processes) can leave no copy for a
-                 * moment; the maintainer asks only for epochs up to e + 1, so
-                 * making it here from its predecessor is the step advance()
-                 * would make (deterministic: identical to theirs). */
-                CK_OBJECT_HANDLE h;
-                HK_TRY(hk_chain_step(t->module, t->session, c->label, st->handle,
-                                     op->generation, op->epoch - 1, 1, &h, rv));
+            if (st == NULL && !erased_here(c, op->generation, op->epoch)) {
+                /* Racing settlers (other processes, one killed mid-step) can
+                 * leave the chain short of this epoch for a moment; the
+                 * maintainer asks only for epochs up to e + 1, so stepping
+                 * forward from the newest state held is what advance() would
+                 * do (deterministic: identical to theirs).  States below the
+                 * window it makes are erased by the next advance(). */
+                int changed = 0;
+                HK_TRY(advance_chain(c, op->generation, 0, op->epoch, &changed, rv));
                 HK_TRY(relist(c, rv));
                 st = find_state(c, op->generation, op->epoch);
             }

@@ -50,6 +50,8 @@ struct hk_keysource_ops {
      * HK_LABEL_CACHE) under master generation number `generation`.
      * Returns HSMKEYS_OK, HSMKEYS_E_NO_MASTER (that generation is gone),
      * HSMKEYS_E_EXPIRED (forward-erasable: that epoch's state is erased),
+     * HSMKEYS_E_UNAVAILABLE (forward-erasable: that epoch's state is not in
+     * this process's view yet; the maintainer retries next cycle, no backoff),
      * HSMKEYS_E_TOKEN, HSMKEYS_E_LOGIN, HSMKEYS_E_MODULE. */
     int (*derive)(hk_keysource *src, uint32_t generation, uint64_t epoch, const char *label,
                   unsigned char out[HK_EPOCH_KEYS_LEN]);

@@ -262,10 +262,17 @@ static int op_derive(hk_p11src *t, void *arg, CK_RV *rv)
                  * forward from the newest state held is what advance() would
                  * do (deterministic: identical to theirs).  States below the
                  * window it makes are erased by the next advance(). */
-                int changed = 0;
-                HK_TRY(advance_chain(c, op->generation, 0, op->epoch, &changed, rv));
-                HK_TRY(relist(c, rv));
-                st = find_state(c, op->generation, op->epoch);
+                int changed, tries;
+                /* two settlers of one fresh copy can each keep a different
+                 * one and so destroy both (SoftHSM2's handles are per
+                 * process: they cannot agree which to keep); the value is
+                 * deterministic, so make it again, a few times at most */
+                for (tries = 0; tries < 3 && st == NULL; tries++) {
+                    changed = 0;
+                    HK_TRY(advance_chain(c, op->generation, 0, op->epoch, &changed, rv));
+                    HK_TRY(relist(c, rv));
+                    st = find_state(c, op->generation, op->epoch);
+                }
             }
         }
         if (st == NULL)

@@ -340,6 +340,20 @@ static int derive_one(struct hsmkeys_ctx *ctx, const hk_generation *g, int kind,
                        hsmkeys_last_error(), suppressed_note(m, now));
         return rc;
     }
+    if (rc == HSMKEYS_E_UNAVAILABLE) {
+        /* forward-erasable on a shared token: the chain state of that epoch
+         * is not in this process's view yet (other processes are making or
+         * settling it).  Not a failure of the token: no backoff; the next
+         * cycle (a quarter epoch at most, and the key is needed only an
+         * epoch later) tries again. */
+        hsmkeys_wipe(keys, sizeof keys);
+        if (log_due(m, now))
+            hk_ctx_log(ctx, HSMKEYS_LOG_NOTICE, "the keys of epoch %llu (generation %u) wait "
+                       "for their chain state: %s; trying again at the next cycle%s",
+                       (unsigned long long)x, g->generation, hsmkeys_last_error(),
+                       suppressed_note(m, now));
+        return rc;
+    }
     if (rc == HSMKEYS_E_NO_MASTER) {
         /* gone since the last re-read: the next cycle drops it, no backoff */
         m->last_reread_ms = 0;

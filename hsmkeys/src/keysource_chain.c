@@ -209,13 +209,6 @@ static int chain_advance(hk_keysource *src, uint64_t e_now, unsigned past)
     return rc;
 }
 
-typedef struct derive_op {
-    uint32_t generation;
-    uint64_t epoch;
-    const char *label;
-    unsigned char *out;
-} derive_op;
-
 /* 1 if the listing shows (g, x) erased here: a newer state exists, or none. */
 static int erased_here(const chain_source *c, uint32_t g, uint64_t x)
 {

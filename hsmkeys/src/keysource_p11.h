@@ -43,6 +43,14 @@ typedef struct hk_p11src {
 typedef int (*hk_p11src_fn)(hk_p11src *t, void *arg, CK_RV *rv);
 int hk_p11src_run(hk_p11src *t, hk_p11src_fn fn, void *arg);
 
+/* The arguments of both sources' derive operation. */
+typedef struct derive_op {
+    uint32_t generation;
+    uint64_t epoch;
+    const char *label;
+    unsigned char *out;
+} derive_op;
+
 /* Set up t (calloc'd by the caller, ops set) from the options, connect,
  * read and judge the masters.  Returns the codes of hsmkeys_open(). */
 int hk_p11src_open(hk_p11src *t, const hk_token_source_opts *o, const char *name_label);

@@ -14,13 +14,6 @@
 #include <string.h>
 #include "keysource_p11.h"
 
-typedef struct derive_op {
-    uint32_t generation;
-    uint64_t epoch;
-    const char *label;
-    unsigned char *out;
-} derive_op;
-
 static int op_derive(hk_p11src *t, void *arg, CK_RV *rv)
 {
     derive_op *op = arg;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include "modcheck.h"
+#include "test.h"
 
 static int64_t clock_read(void *arg) { return *(const int64_t *)arg; }
 static void quiet_log(void *arg, int level, const char *msg)
@@ -41,20 +42,6 @@ hsmkeys_ctx *mc_open(const char *uri, const char *module_args, const char *domai
 }
 
 /* ---- published vectors ------------------------------------------------------- */
-
-static int unhex(const char *s, unsigned char *out, size_t n)
-{
-    size_t i;
-    unsigned v;
-    if (strlen(s) != 2 * n)
-        return -1;
-    for (i = 0; i < n; i++) {
-        if (sscanf(s + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (unsigned char)v;
-    }
-    return 0;
-}
 
 struct vec {
     char seed[32], domain[64];
@@ -103,9 +90,9 @@ int mc_vectors(const char *uri, const char *module_args, const char *file, const
         if (!strcmp(key, "seed")) snprintf(v.seed, sizeof v.seed, "%.31s", val);
         else if (!strcmp(key, "domain")) snprintf(v.domain, sizeof v.domain, "%.63s", val);
         else if (!strcmp(key, "epoch")) v.epoch = strtoull(val, NULL, 10);
-        else if (!strcmp(key, "name")) unhex(val, v.name, 16);
-        else if (!strcmp(key, "aes")) unhex(val, v.aes, 32);
-        else if (!strcmp(key, "hmac")) unhex(val, v.hmac, 32);
+        else if (!strcmp(key, "name")) t_unhex(val, v.name, 16);
+        else if (!strcmp(key, "aes")) t_unhex(val, v.aes, 32);
+        else if (!strcmp(key, "hmac")) t_unhex(val, v.hmac, 32);
         else if (!strcmp(key, "kcv")) {
             if (!strcmp(v.seed, seed)) {
                 checked++;

@@ -48,3 +48,17 @@ void t_hex(char *out, size_t outlen, const void *p, size_t len)
     for (i = 0; i < len && 2 * i + 3 < outlen; i++)
         snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
+
+int t_unhex(const char *s, unsigned char *out, size_t n)
+{
+    size_t i;
+    unsigned v;
+    if (strlen(s) != 2 * n)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (unsigned char)v;
+    }
+    return 0;
+}

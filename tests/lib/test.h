@@ -19,6 +19,8 @@ int t_done(void);
 void t_fail_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void t_hex(char *out, size_t outlen, const void *p, size_t len);
+/* Parse exactly n bytes of hex (2n characters); 0, or -1 if it is not that. */
+int t_unhex(const char *s, unsigned char *out, size_t n);
 
 /* Runs the block once, then reports it.  Never `break` or `return` out of
  * a T_CASE block: the report would be skipped. */

@@ -29,20 +29,6 @@ typedef struct cvec {
     unsigned char name[16], aes[32], hmac[32], cache[64], ekcv[8];
 } cvec;
 
-static int unhex(const char *s, unsigned char *out, size_t n)
-{
-    size_t i;
-    if (strlen(s) != 2 * n)
-        return -1;
-    for (i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (unsigned char)v;
-    }
-    return 0;
-}
-
 static size_t load(const char *path, cvec *v, size_t max)
 {
     FILE *f = fopen(path, "r");
@@ -60,11 +46,11 @@ static size_t load(const char *path, cvec *v, size_t max)
         if (!strcmp(key, "domain")) snprintf(v[n].domain, sizeof v[n].domain, "%.63s", val);
         else if (!strcmp(key, "generation")) v[n].generation = (uint32_t)strtoul(val, NULL, 10);
         else if (!strcmp(key, "epoch")) v[n].epoch = strtoull(val, NULL, 10);
-        else if (!strcmp(key, "name")) bad |= unhex(val, v[n].name, 16);
-        else if (!strcmp(key, "aes")) bad |= unhex(val, v[n].aes, 32);
-        else if (!strcmp(key, "hmac")) bad |= unhex(val, v[n].hmac, 32);
-        else if (!strcmp(key, "cache")) bad |= unhex(val, v[n].cache, 64);
-        else if (!strcmp(key, "epoch_kcv")) bad |= unhex(val, v[n].ekcv, 8);
+        else if (!strcmp(key, "name")) bad |= t_unhex(val, v[n].name, 16);
+        else if (!strcmp(key, "aes")) bad |= t_unhex(val, v[n].aes, 32);
+        else if (!strcmp(key, "hmac")) bad |= t_unhex(val, v[n].hmac, 32);
+        else if (!strcmp(key, "cache")) bad |= t_unhex(val, v[n].cache, 64);
+        else if (!strcmp(key, "epoch_kcv")) bad |= t_unhex(val, v[n].ekcv, 8);
     }
     fclose(f);
     return bad ? 0 : n;

@@ -19,20 +19,6 @@ typedef struct vec {
     unsigned char master[32], name[16], aes[32], hmac[32], kcv[8];
 } vec;
 
-static int unhex(const char *s, unsigned char *out, size_t n)
-{
-    size_t i;
-    if (strlen(s) != 2 * n)
-        return -1;
-    for (i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (unsigned char)v;
-    }
-    return 0;
-}
-
 static size_t load(const char *path, vec *v, size_t max)
 {
     FILE *f = fopen(path, "r");
@@ -44,13 +30,13 @@ static size_t load(const char *path, vec *v, size_t max)
         if (sscanf(line, "%31s = %199s", key, val) != 2)
             continue;
         if (!strcmp(key, "seed")) snprintf(v[n].seed, sizeof v[n].seed, "%.31s", val);
-        else if (!strcmp(key, "master")) unhex(val, v[n].master, 32);
+        else if (!strcmp(key, "master")) t_unhex(val, v[n].master, 32);
         else if (!strcmp(key, "domain")) snprintf(v[n].domain, sizeof v[n].domain, "%.63s", val);
         else if (!strcmp(key, "epoch")) v[n].epoch = strtoull(val, NULL, 10);
-        else if (!strcmp(key, "name")) unhex(val, v[n].name, 16);
-        else if (!strcmp(key, "aes")) unhex(val, v[n].aes, 32);
-        else if (!strcmp(key, "hmac")) unhex(val, v[n].hmac, 32);
-        else if (!strcmp(key, "kcv")) { unhex(val, v[n].kcv, 8); n++; }
+        else if (!strcmp(key, "name")) t_unhex(val, v[n].name, 16);
+        else if (!strcmp(key, "aes")) t_unhex(val, v[n].aes, 32);
+        else if (!strcmp(key, "hmac")) t_unhex(val, v[n].hmac, 32);
+        else if (!strcmp(key, "kcv")) { t_unhex(val, v[n].kcv, 8); n++; }
     }
     fclose(f);
     return n;
@@ -169,11 +155,11 @@ static void check_cache_vectors(const t_hsm *h, const char *root)
             if (!strcmp(key, "seed")) snprintf(seed, sizeof seed, "%.31s", val);
             else if (!strcmp(key, "domain")) snprintf(domain, sizeof domain, "%.63s", val);
             else if (!strcmp(key, "epoch")) epoch = strtoull(val, NULL, 10);
-            else if (!strcmp(key, "seal")) unhex(val, want_seal, 32);
+            else if (!strcmp(key, "seal")) t_unhex(val, want_seal, 32);
             else if (!strcmp(key, "id_key")) {
                 hsmkeys_config *c;
                 hsmkeys_ctx *ctx = NULL;
-                unhex(val, want_id, 32);
+                t_unhex(val, want_id, 32);
                 n++;
                 if (doc != NULL)
                     T_CONTAINS(doc, val);

@@ -551,6 +551,7 @@ static void *maint_main(void *arg)
     int64_t d;
     int orphan, rc;
 
+    pthread_setname_np(pthread_self(), "hsmkeys-maint"); /* ps -L, top -H, gdb */
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
         int forced = m->force == 2; /* hsmkeys_refresh: re-read the token too */

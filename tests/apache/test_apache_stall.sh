@@ -43,22 +43,7 @@ sleep 1
 tap_ok $? "the servers' token calls go through the fault module ($(stall_signs) C_Sign so far)"
 
 PARGS=(--sni "$AP_SERVERNAME" --path /index.html -c 2 -i 20)
-stall_run "$LAB/ref" 0 "127.0.0.1:$PL" "${PARGS[@]}"
-read -r n0 f0 med0 max0 < <(stall_stats "$LAB/ref.json")
-echo "# unstalled: $n0 connections, $f0 failed, median handshake $med0 ms, slowest $max0 ms"
-stall_run "$LAB/stall" 1 "127.0.0.1:$PL" "${PARGS[@]}"
-read -r n1 f1 med1 max1 < <(stall_stats "$LAB/stall.json")
-ratio=$(awk -v a="$n1" -v b="$n0" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
-echo "# stalled:   $n1 connections, $f1 failed, median handshake $med1 ms, slowest $max1 ms; throughput ${ratio}x the unstalled run"
-procs=$(ls "$LAB/counts" | wc -l)
-[ "$STALL_SIGNS_DURING" -le "$procs" ]
-tap_ok $? "the fault module held the derivations: $STALL_SIGNS_DURING C_Sign calls completed in $procs processes during the ${STALL_SECONDS} s stall"
-[ "$f0" = 0 ] && [ "$f1" = 0 ] && [ "$n1" -gt 0 ]
-tap_ok $? "0 failed handshakes while the token stalls ($f1 of $n1; unstalled $f0 of $n0)"
-awk -v m="$max1" -v r="$med0" 'BEGIN { exit !(m <= r + 100) }'
-tap_ok $? "no handshake more than 100 ms slower than the unstalled median: slowest $max1 ms vs median $med0 ms"
-awk -v r="$ratio" 'BEGIN { exit !(r >= 0.7) }'
-tap_ok $? "connections served while stalled: ${ratio}x the unstalled run (>= 0.7x)"
+stall_compare "127.0.0.1:$PL" "${PARGS[@]}"
 grep -h 'hsmkeys' "$LAB/apache-S1/logs/error.log" | tail -n 6 | sed 's/^/# S1: /'
 ! grep -E '\[[a-z_]*:(emerg|alert|crit)\]' "$LAB/apache-S1/logs/error.log" "$LAB/apache-S2/logs/error.log"
 tap_ok $? "no alert in the servers' error logs"

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <openssl/evp.h>
 #include "softhsm.h"
+#include "pin.h"
 #include "p11.h"
 #include "master.h"
 #include "chain.h"
@@ -360,4 +361,17 @@ int t_chain_list(const char *module, const char *token, const char *pin, uint32_
     (void)hk_module_fns(m)->C_CloseSession(s);
     hk_module_put(m);
     return ok;
+}
+
+int t_read_pin(const char *who, const char *path, char *out, size_t len)
+{
+    hk_secret s;
+    if (hk_pin_read_file(path, &s) != HSMKEYS_OK || s.len >= len) {
+        fprintf(stderr, "%s: %s\n", who, hsmkeys_last_error());
+        return -1;
+    }
+    memcpy(out, s.data, s.len);
+    out[s.len] = '\0';
+    hk_secret_free(&s);
+    return 0;
 }

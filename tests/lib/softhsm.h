@@ -59,6 +59,10 @@ int t_chain_import(const char *module, const char *token, const char *pin,
 int t_chain_list(const char *module, const char *token, const char *pin, uint32_t *gens,
                  uint64_t *epochs, size_t max, size_t *n);
 
+/* Read a PIN file through the library's checks into out (NUL-terminated);
+ * 0, or -1 with the reason on stderr prefixed by `who`. */
+int t_read_pin(const char *who, const char *path, char *out, size_t len);
+
 /* Write a PIN file with the given mode; 0 on success. */
 int t_write_file(const char *path, const char *content, mode_t mode);
 

@@ -73,3 +73,29 @@ med = ok[len(ok) // 2] if ok else 0
 print(len(conns), failed, "%.1f" % med, "%.1f" % (ok[-1] if ok else 0))
 PY
 }
+
+# stall_compare TARGET PROBE_ARGS...: an unstalled run, then one with the
+# token stalled, of the same length; checks (TAP) that the fault module held
+# the derivations, 0 failed handshakes, no handshake more than 100 ms slower
+# than the unstalled median, and >= 0.7x the unstalled connections (a margin
+# a busy shared machine keeps).
+stall_compare() {
+    local target=$1; shift
+    local n0 f0 med0 max0 n1 f1 med1 max1 ratio procs
+    stall_run "$LAB/ref" 0 "$target" "$@"
+    read -r n0 f0 med0 max0 < <(stall_stats "$LAB/ref.json")
+    echo "# unstalled: $n0 connections, $f0 failed, median handshake $med0 ms, slowest $max0 ms"
+    stall_run "$LAB/stall" 1 "$target" "$@"
+    read -r n1 f1 med1 max1 < <(stall_stats "$LAB/stall.json")
+    ratio=$(awk -v a="$n1" -v b="$n0" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
+    echo "# stalled:   $n1 connections, $f1 failed, median handshake $med1 ms, slowest $max1 ms; throughput ${ratio}x the unstalled run"
+    procs=$(ls "$LAB/counts" | wc -l)
+    [ "$STALL_SIGNS_DURING" -le "$procs" ]
+    tap_ok $? "the fault module held the derivations: $STALL_SIGNS_DURING C_Sign calls completed in $procs processes during the ${STALL_SECONDS} s stall"
+    [ "$f0" = 0 ] && [ "$f1" = 0 ] && [ "$n1" -gt 0 ]
+    tap_ok $? "0 failed handshakes while the token stalls ($f1 of $n1; unstalled $f0 of $n0)"
+    awk -v m="$max1" -v r="$med0" 'BEGIN { exit !(m <= r + 100) }'
+    tap_ok $? "no handshake more than 100 ms slower than the unstalled median: slowest $max1 ms vs median $med0 ms"
+    awk -v r="$ratio" 'BEGIN { exit !(r >= 0.7) }'
+    tap_ok $? "connections served while stalled: ${ratio}x the unstalled run (>= 0.7x)"
+}

@@ -16,24 +16,11 @@
 #include "p11.h"
 #include "pin.h"
 
-static int read_pin(const char *path, char *out, size_t len)
-{
-    hk_secret s;
-    if (hk_pin_read_file(path, &s) != HSMKEYS_OK || s.len >= len) {
-        fprintf(stderr, "t-chain: %s\n", hsmkeys_last_error());
-        return -1;
-    }
-    memcpy(out, s.data, s.len);
-    out[s.len] = '\0';
-    hk_secret_free(&s);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     const char *module = getenv("T_MODULE") ? getenv("T_MODULE") : T_SOFTHSM_MODULE;
     char pin[300];
-    if (argc >= 4 && read_pin(argv[3], pin, sizeof pin) != 0)
+    if (argc >= 4 && t_read_pin("t-chain", argv[3], pin, sizeof pin) != 0)
         return 1;
     if (argc == 7 && strcmp(argv[1], "import") == 0) {
         unsigned char v[32];

@@ -13,19 +13,6 @@
 #include "p11.h"
 #include "pin.h"
 
-static int read_pin(const char *path, char *out, size_t len)
-{
-    hk_secret s;
-    if (hk_pin_read_file(path, &s) != HSMKEYS_OK || s.len >= len) {
-        fprintf(stderr, "t-token: %s\n", hsmkeys_last_error());
-        return -1;
-    }
-    memcpy(out, s.data, s.len);
-    out[s.len] = '\0';
-    hk_secret_free(&s);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     char pin[300], so_pin[300];
@@ -36,7 +23,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: t-token LABEL PIN_FILE SO_PIN_FILE SEED|none [GEN [ACTIVATION]]\n");
         return 2;
     }
-    if (read_pin(argv[2], pin, sizeof pin) || read_pin(argv[3], so_pin, sizeof so_pin))
+    if (t_read_pin("t-token", argv[2], pin, sizeof pin) || t_read_pin("t-token", argv[3], so_pin, sizeof so_pin))
         return 1;
     if (t_token_init(T_SOFTHSM_MODULE, argv[1], so_pin, pin) != 0)
         return 1;

@@ -24,11 +24,48 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/crypto.h>
 #include "maintainer.h"
 #include "schedule.h"
 #include "secret.h"
 
 static void deadline_after(struct timespec *ts, clockid_t clock, int64_t ms);
+
+/* Ask this process's maintainer of ctx to stop and wait up to wait_ms for
+ * it, then join it.  Returns 1 if no thread runs here any more; 0 if it is
+ * still in a token call: with orphan it then frees the context itself when
+ * that call returns (it is detached), else it is left as it is. */
+static int stop_thread(struct hsmkeys_ctx *ctx, int64_t wait_ms, int orphan)
+{
+    hk_maint *m = &ctx->m;
+    struct timespec ts;
+    pthread_t th;
+
+    pthread_mutex_lock(&m->lock);
+    if (m->started_fork != hk_fork_generation() + 1) {
+        pthread_mutex_unlock(&m->lock);
+        return 1; /* no thread in this process */
+    }
+    th = m->thread;
+    m->stop = 1;
+    pthread_cond_signal(&m->wake_cond);
+    deadline_after(&ts, CLOCK_REALTIME, wait_ms);
+    while (!m->exited)
+        if (pthread_cond_timedwait(&m->done_cond, &m->lock, &ts) == ETIMEDOUT)
+            break;
+    if (!m->exited) {
+        if (orphan) {
+            m->orphan = 1; /* stuck in a token call: it frees the context itself */
+            pthread_detach(th);
+        }
+        pthread_mutex_unlock(&m->lock);
+        return 0;
+    }
+    __atomic_store_n(&m->started_fork, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(th, NULL); /* its thread-local state is gone once this returns */
+    return 1;
+}
 
 static pthread_mutex_t hk_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hsmkeys_ctx *hk_registry;
@@ -86,29 +123,19 @@ static void on_fork_child(void)
 }
 
 /* exit() with maintainers running (an nginx worker, Apache child or tool
- * that never closed its contexts): stop them before OpenSSL's own atexit
- * cleanup (registered earlier, so run later) frees what a token call on
- * their threads may still use.  An idle maintainer stops at once; one in a
- * token call gets 200 ms. */
+ * that never closed its contexts): stop and join them before OpenSSL's own
+ * atexit cleanup (registered earlier, so run later) frees what a token call
+ * on their threads may still use, or races their thread-state teardown.  An
+ * idle maintainer stops at once; one in a token call gets 200 ms and is
+ * left running (exit ends it). */
 static void on_exit_stop(void)
 {
     struct hsmkeys_ctx *c;
-    struct timespec ts;
 
     if (pthread_mutex_trylock(&hk_registry_lock) != 0)
         return; /* exit during a fork or an open: leave them be */
-    for (c = hk_registry; c != NULL; c = c->reg_next) {
-        if (!hk_maint_running_here(c))
-            continue;
-        pthread_mutex_lock(&c->m.lock);
-        c->m.stop = 1;
-        pthread_cond_signal(&c->m.wake_cond);
-        deadline_after(&ts, CLOCK_REALTIME, 200);
-        while (!c->m.exited)
-            if (pthread_cond_timedwait(&c->m.done_cond, &c->m.lock, &ts) == ETIMEDOUT)
-                break;
-        pthread_mutex_unlock(&c->m.lock);
-    }
+    for (c = hk_registry; c != NULL; c = c->reg_next)
+        (void)stop_thread(c, 200, 0);
     pthread_mutex_unlock(&hk_registry_lock);
 }
 
@@ -577,6 +604,12 @@ static void *maint_main(void *arg)
                pthread_cond_timedwait(&m->wake_cond, &m->lock, &ts) != ETIMEDOUT)
             ;
     }
+    pthread_mutex_unlock(&m->lock);
+    /* Free this thread's OpenSSL state (error queue, DRBGs: the module's
+     * calls made them) now, not in a thread-key destructor that could run
+     * after exit() started OpenSSL's global cleanup. */
+    OPENSSL_thread_stop();
+    pthread_mutex_lock(&m->lock);
     m->exited = 1;
     orphan = m->orphan;
     pthread_cond_broadcast(&m->done_cond);
@@ -677,30 +710,5 @@ int hk_maint_wait_cycle(struct hsmkeys_ctx *ctx, int64_t timeout_ms, int reread)
 
 int hk_maint_stop(struct hsmkeys_ctx *ctx)
 {
-    hk_maint *m = &ctx->m;
-    struct timespec ts;
-    pthread_t th;
-
-    pthread_mutex_lock(&m->lock);
-    if (m->started_fork != hk_fork_generation() + 1) {
-        pthread_mutex_unlock(&m->lock);
-        return 1; /* no thread in this process */
-    }
-    th = m->thread;
-    m->stop = 1;
-    pthread_cond_signal(&m->wake_cond);
-    deadline_after(&ts, CLOCK_REALTIME, 2000);
-    while (!m->exited)
-        if (pthread_cond_timedwait(&m->done_cond, &m->lock, &ts) == ETIMEDOUT)
-            break;
-    if (!m->exited) {
-        m->orphan = 1; /* stuck in a token call: it frees the context itself */
-        pthread_mutex_unlock(&m->lock);
-        pthread_detach(th);
-        return 0;
-    }
-    __atomic_store_n(&m->started_fork, 0, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&m->lock);
-    pthread_join(th, NULL);
-    return 1;
+    return stop_thread(ctx, 2000, 1);
 }

@@ -13,6 +13,8 @@
 #include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <hsmkeys/hsmkeys.h>
 #include "test.h"
 #include "softhsm.h"
@@ -115,6 +117,66 @@ static uint64_t stat_derivations(hsmkeys_ctx *c)
     return st.token_derivations;
 }
 
+/* Threads of this process named hsmkeys-maint; *blocked (if given) counts
+ * those that block every signal servers use to talk to their threads. */
+static int maint_threads(int *blocked)
+{
+    char path[80], line[256];
+    int maint = 0;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *de;
+    if (blocked != NULL)
+        *blocked = 0;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        FILE *f;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", de->d_name);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        line[0] = '\0';
+        if (fgets(line, sizeof line, f) == NULL || strncmp(line, "hsmkeys-maint", 13) != 0) {
+            fclose(f);
+            continue; /* this thread, or a sanitizer's */
+        }
+        fclose(f);
+        maint++;
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/status", de->d_name);
+        if (blocked == NULL || (f = fopen(path, "r")) == NULL)
+            continue;
+        while (fgets(line, sizeof line, f)) {
+            unsigned long long mask;
+            if (strncmp(line, "SigBlk:", 7) != 0 || sscanf(line + 7, "%llx", &mask) != 1)
+                continue;
+            /* bit n-1 is signal n */
+            if ((mask >> (SIGHUP - 1) & 1) && (mask >> (SIGINT - 1) & 1) &&
+                (mask >> (SIGQUIT - 1) & 1) && (mask >> (SIGTERM - 1) & 1) &&
+                (mask >> (SIGUSR1 - 1) & 1) && (mask >> (SIGUSR2 - 1) & 1) &&
+                (mask >> (SIGWINCH - 1) & 1) && (mask >> (SIGCHLD - 1) & 1))
+                (*blocked)++;
+        }
+        fclose(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    return maint;
+}
+
+/* Registered before the first open, so it runs after hsmkeys' own exit
+ * handler (and where OpenSSL's cleanup would): in the exit test's child it
+ * reports how many maintainer threads are left. */
+static int exit_probe_fd = -1;
+static void exit_probe(void)
+{
+    char c;
+    if (exit_probe_fd < 0)
+        return;
+    c = (char)('0' + maint_threads(NULL));
+    if (write(exit_probe_fd, &c, 1) != 1) {
+        /* the parent sees no answer and fails */
+    }
+}
+
 int main(void)
 {
     t_hsm h;
@@ -124,6 +186,7 @@ int main(void)
     char uri[700];
     int renew, i;
 
+    atexit(exit_probe);
     if (t_hsm_setup(&h) != 0 || t_token_init(T_SOFTHSM_MODULE, "gens", T_SO_PIN, T_USER_PIN) != 0 ||
         import("g1", 1, 0) != 0 || import("g4", 4, T0 - 20 * EPOCH) != 0 ||
         import("g2", 2, T0 - 10 * EPOCH) != 0 || import("g3", 3, T0 + 100 * EPOCH) != 0) {
@@ -239,44 +302,43 @@ int main(void)
     }
 
     T_CASE("the maintainer thread (named hsmkeys-maint) blocks every signal the server uses") {
-        char path[80], line[256];
-        int maint = 0, blocked = 0;
-        DIR *d = opendir("/proc/self/task");
-        struct dirent *de;
-        while (d != NULL && (de = readdir(d)) != NULL) {
-            FILE *f;
-            if (de->d_name[0] == '.')
-                continue;
-            snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", de->d_name);
-            if ((f = fopen(path, "r")) == NULL)
-                continue;
-            line[0] = '\0';
-            if (fgets(line, sizeof line, f) == NULL || strncmp(line, "hsmkeys-maint", 13) != 0) {
-                fclose(f);
-                continue; /* this thread, or a sanitizer's */
-            }
-            fclose(f);
-            maint++;
-            snprintf(path, sizeof path, "/proc/self/task/%.20s/status", de->d_name);
-            if ((f = fopen(path, "r")) == NULL)
-                continue;
-            while (fgets(line, sizeof line, f)) {
-                unsigned long long mask;
-                if (strncmp(line, "SigBlk:", 7) != 0 || sscanf(line + 7, "%llx", &mask) != 1)
-                    continue;
-                /* bit n-1 is signal n: the ones servers use to talk to their threads */
-                if ((mask >> (SIGHUP - 1) & 1) && (mask >> (SIGINT - 1) & 1) &&
-                    (mask >> (SIGQUIT - 1) & 1) && (mask >> (SIGTERM - 1) & 1) &&
-                    (mask >> (SIGUSR1 - 1) & 1) && (mask >> (SIGUSR2 - 1) & 1) &&
-                    (mask >> (SIGWINCH - 1) & 1) && (mask >> (SIGCHLD - 1) & 1))
-                    blocked++;
-            }
-            fclose(f);
-        }
-        if (d != NULL)
-            closedir(d);
-        T_EQ_INT(maint, 1);    /* one context, one maintainer in this process */
+        int blocked = 0;
+        T_EQ_INT(maint_threads(&blocked), 1); /* one context, one maintainer in this process */
         T_EQ_INT(blocked, 1);
+    }
+
+    T_CASE("exit() with the maintainer running: no maintainer thread is left for later exit handlers") {
+        int fd[2] = { -1, -1 }, st = 0;
+        char got[8] = "";
+        pid_t pid = -1;
+        T_TRUE(pipe(fd) == 0);
+        if (fd[0] >= 0)
+            pid = fork();
+        if (pid == 0) {
+            close(fd[0]);
+            /* the child starts its own maintainer, then leaves by exit() */
+            int named = 0;
+            if (hsmkeys_start(ctx, 5000) != HSMKEYS_OK)
+                _exit(3);
+            for (int k = 0; k < 200 && !named; k++) { /* it names itself */
+                named = maint_threads(NULL) == 1;
+                if (!named)
+                    usleep(10000);
+            }
+            if (!named)
+                _exit(4);
+            exit_probe_fd = fd[1];
+            exit(0);
+        }
+        T_TRUE(pid > 0);
+        if (pid > 0) {
+            close(fd[1]);
+            T_TRUE(read(fd[0], got, sizeof got - 1) > 0);
+            close(fd[0]);
+            waitpid(pid, &st, 0);
+        }
+        T_EQ_INT(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0);
+        T_EQ_STR(got, "0"); /* maintainer threads left when OpenSSL's cleanup would run */
     }
 
     hsmkeys_close(ctx);

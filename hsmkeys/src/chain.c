@@ -6,15 +6,21 @@
  * token's HMAC, the settling of duplicates, and the mode's epoch keys.
  * Threat: two processes (or hosts on one p11-kit-shared token) stepping at
  * once.  Values are deterministic, so duplicates are identical and any one
- * of them may stay; object handles are per process, so two processes may
- * each destroy "the other" copy and leave none: settle() finds again after
- * destroying and creates again when nothing is left, which is safe because
- * the predecessor stays on the token for the whole window.  Every buffer
- * that held state or key bytes is wiped before return.
+ * of them may stay.  Object handles are per process, so settlers could not
+ * agree on a copy by handle (each may destroy "the other" and leave none,
+ * or each keep its own and leave two); they agree by the creator's nonce in
+ * CKA_ID instead: the smallest stays, whoever settles.  settle() also makes
+ * the state again if nothing is left (a copy with equal nonces, or one
+ * erased meanwhile), which is safe because the predecessor stays on the
+ * token for the whole window.  Every buffer that held state or key bytes is
+ * wiped before return.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 #include "chain.h"
 #include "master.h"
 
@@ -47,6 +53,37 @@ int hk_chain_id_decode(const unsigned char *id, size_t len, uint32_t *g, uint64_
     *g = gg;
     *x = xx;
     return HSMKEYS_OK;
+}
+
+int hk_chain_obj_id_decode(const unsigned char *id, size_t len, uint32_t *g, uint64_t *x,
+                           uint64_t *nonce)
+{
+    uint64_t nn = 0;
+    int i;
+    if (len != HK_CHAIN_ID_LEN && len != HK_CHAIN_OBJ_ID_LEN)
+        return HSMKEYS_E_MALFORMED;
+    HK_TRY(hk_chain_id_decode(id, HK_CHAIN_ID_LEN, g, x));
+    for (i = 0; len == HK_CHAIN_OBJ_ID_LEN && i < HK_CHAIN_NONCE_LEN; i++)
+        nn = (nn << 8) | id[HK_CHAIN_ID_LEN + i];
+    *nonce = nn;
+    return HSMKEYS_OK;
+}
+
+/* A copy's nonce: only distinctness matters (it is no secret), so when the
+ * kernel has no randomness to give, time, pid and a counter do. */
+static void fresh_nonce(unsigned char out[HK_CHAIN_NONCE_LEN])
+{
+    static unsigned counter;
+    if (getrandom(out, HK_CHAIN_NONCE_LEN, GRND_NONBLOCK) != HK_CHAIN_NONCE_LEN) {
+        struct timespec ts;
+        uint64_t v;
+        int i;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 20) ^
+            __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+        for (i = 0; i < HK_CHAIN_NONCE_LEN; i++)
+            out[i] = (unsigned char)(v >> (8 * i));
+    }
 }
 
 int hk_chain_label(const char *master_label, char out[HK_CHAIN_LABEL_MAX])
@@ -88,6 +125,7 @@ void hk_chain_tmpl_init(hk_chain_tmpl *t, const char *label, uint32_t g, uint64_
     t->no = CK_FALSE;
     t->token = token ? CK_TRUE : CK_FALSE;
     hk_chain_id_encode(g, x, t->id);
+    fresh_nonce(t->id + HK_CHAIN_ID_LEN);
     tmpl_add(t, CKA_CLASS, &t->cls, sizeof t->cls);
     tmpl_add(t, CKA_KEY_TYPE, &t->kt, sizeof t->kt);
     tmpl_add(t, CKA_TOKEN, &t->token, sizeof t->token);
@@ -105,7 +143,7 @@ void hk_chain_tmpl_init(hk_chain_tmpl *t, const char *label, uint32_t g, uint64_
     tmpl_add(t, CKA_DERIVE, &t->no, sizeof t->no);
     tmpl_add(t, CKA_COPYABLE, &t->no, sizeof t->no);
     tmpl_add(t, CKA_LABEL, (void *)(uintptr_t)label, strlen(label));
-    tmpl_add(t, CKA_ID, t->id, HK_CHAIN_ID_LEN);
+    tmpl_add(t, CKA_ID, t->id, HK_CHAIN_OBJ_ID_LEN);
     tmpl_add(t, CKA_MODIFIABLE, &t->no, sizeof t->no);
 }
 
@@ -127,22 +165,6 @@ static int find_tmpl(hk_module *m, CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULON
     return hk_p11_check(*rv, "C_FindObjects");
 }
 
-int hk_chain_find(hk_module *m, CK_SESSION_HANDLE s, const char *label, uint32_t g, uint64_t x,
-                  CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n, CK_RV *rv)
-{
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    unsigned char id[HK_CHAIN_ID_LEN];
-    CK_BBOOL yes = CK_TRUE;
-    CK_ATTRIBUTE t[4] = {
-        { CKA_CLASS, &cls, sizeof cls },
-        { CKA_LABEL, (void *)(uintptr_t)label, strlen(label) },
-        { CKA_ID, id, sizeof id },
-        { CKA_TOKEN, &yes, sizeof yes },
-    };
-    hk_chain_id_encode(g, x, id);
-    return find_tmpl(m, s, t, 4, out, max, n, rv);
-}
-
 static int cmp_state(const void *a, const void *b)
 {
     const hk_chain_state *x = a, *y = b;
@@ -150,6 +172,8 @@ static int cmp_state(const void *a, const void *b)
         return x->generation < y->generation ? -1 : 1;
     if (x->epoch != y->epoch)
         return x->epoch < y->epoch ? -1 : 1;
+    if (x->nonce != y->nonce)
+        return x->nonce < y->nonce ? -1 : 1;
     return x->handle < y->handle ? -1 : x->handle > y->handle;
 }
 
@@ -194,8 +218,8 @@ int hk_chain_list(hk_module *m, CK_SESSION_HANDLE s, const char *label, hk_chain
             free(h);
             return hk_p11_check(r, "C_GetAttributeValue(CKA_ID of a chain state)");
         }
-        if (hk_chain_id_decode(id, a.ulValueLen, &list[kept].generation,
-                               &list[kept].epoch) != HSMKEYS_OK)
+        if (hk_chain_obj_id_decode(id, a.ulValueLen, &list[kept].generation,
+                                   &list[kept].epoch, &list[kept].nonce) != HSMKEYS_OK)
             continue; /* not ours: never touched */
         list[kept++].handle = h[i];
     }
@@ -203,6 +227,19 @@ int hk_chain_list(hk_module *m, CK_SESSION_HANDLE s, const char *label, hk_chain
     qsort(list, kept, sizeof *list, cmp_state);
     *out = list;
     *n = kept;
+    return HSMKEYS_OK;
+}
+
+/* The copies of state (g, x), smallest nonce first; *out malloc'd. */
+static int copies_of(hk_module *m, CK_SESSION_HANDLE s, const char *label, uint32_t g,
+                     uint64_t x, hk_chain_state **out, size_t *n, CK_RV *rv)
+{
+    size_t all = 0, i, k = 0;
+    HK_TRY(hk_chain_list(m, s, label, out, &all, rv));
+    for (i = 0; i < all; i++)
+        if ((*out)[i].generation == g && (*out)[i].epoch == x)
+            (*out)[k++] = (*out)[i];
+    *n = k;
     return HSMKEYS_OK;
 }
 
@@ -242,17 +279,18 @@ int hk_chain_destroy(hk_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_R
 int hk_chain_erase(hk_module *m, CK_SESSION_HANDLE s, const char *label, uint32_t g, uint64_t x,
                    CK_OBJECT_HANDLE h, CK_RV *rv)
 {
-    CK_OBJECT_HANDLE found[16];
-    CK_ULONG n = 0, i;
+    hk_chain_state *c = NULL;
+    size_t n = 0, i;
     CK_RV first;
     if (hk_chain_destroy(m, s, h, rv) == HSMKEYS_OK)
         return HSMKEYS_OK;
     first = *rv;
-    if (hk_chain_find(m, s, label, g, x, found, 16, &n, rv) != HSMKEYS_OK)
+    if (copies_of(m, s, label, g, x, &c, &n, rv) != HSMKEYS_OK)
         return HSMKEYS_E_TOKEN;
     for (i = 0; i < n; i++)
-        if (found[i] == h)
+        if (c[i].handle == h)
             break;
+    free(c);
     if (i == n) {
         *rv = CKR_OK; /* another process destroyed it first */
         return HSMKEYS_OK;
@@ -283,26 +321,32 @@ static int next_value(hk_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE from, 
 int hk_chain_settle(hk_module *m, CK_SESSION_HANDLE s, const char *label, uint32_t g, uint64_t x,
                     CK_OBJECT_HANDLE *out, CK_RV *rv)
 {
-    CK_OBJECT_HANDLE h[16];
-    CK_ULONG n = 0, i;
+    hk_chain_state *c = NULL;
+    size_t n = 0, i;
     int round;
     *out = CK_INVALID_HANDLE;
     for (round = 0; round < HK_SETTLE_ROUNDS; round++) {
-        HK_TRY(hk_chain_find(m, s, label, g, x, h, 16, &n, rv));
+        HK_TRY(copies_of(m, s, label, g, x, &c, &n, rv));
         if (n <= 1) {
             if (n == 1)
-                *out = h[0];
+                *out = c[0].handle;
+            free(c);
             return HSMKEYS_OK;
         }
-        /* identical copies: keep the first this process sees; a copy another
-         * settler removed first is fine (the next search decides) */
+        /* identical copies: every settler keeps the smallest nonce; a copy
+         * another settler removed first is fine (the next listing decides) */
         for (i = 1; i < n; i++)
-            if (hk_chain_destroy(m, s, h[i], rv) != HSMKEYS_OK) {
+            if (hk_chain_destroy(m, s, c[i].handle, rv) != HSMKEYS_OK) {
                 /* as said */
             }
+        free(c);
+        c = NULL;
     }
+    /* still racing (creators keep adding copies): the next cycle settles */
+    HK_TRY(copies_of(m, s, label, g, x, &c, &n, rv));
     if (n >= 1)
-        *out = h[0]; /* still racing: any copy is the same state */
+        *out = c[0].handle;
+    free(c);
     return HSMKEYS_OK;
 }
 

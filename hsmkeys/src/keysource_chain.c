@@ -256,9 +256,9 @@ static int op_derive(hk_p11src *t, void *arg, CK_RV *rv)
                  * do (deterministic: identical to theirs).  States below the
                  * window it makes are erased by the next advance(). */
                 int changed, tries;
-                /* two settlers of one fresh copy can each keep a different
-                 * one and so destroy both (SoftHSM2's handles are per
-                 * process: they cannot agree which to keep); the value is
+                /* settlers agree on the copy to keep (the smallest creator
+                 * nonce), but a state can still vanish under us (copies of
+                 * equal nonce, an erasure racing a late step); the value is
                  * deterministic, so make it again, a few times at most */
                 for (tries = 0; tries < 3 && st == NULL; tries++) {
                     changed = 0;

@@ -375,3 +375,45 @@ int t_read_pin(const char *who, const char *path, char *out, size_t len)
     hk_secret_free(&s);
     return 0;
 }
+
+int t_chain_copies(const char *module, const char *token, const char *pin, uint32_t generation,
+                   uint64_t epoch, uint64_t *nonces, size_t max, size_t *n)
+{
+    hk_module *m;
+    CK_SESSION_HANDLE s;
+    CK_RV rv;
+    hk_chain_state *list = NULL;
+    char label[HK_CHAIN_LABEL_MAX];
+    size_t all = 0, i;
+    int ok;
+    *n = 0;
+    if (hk_chain_label(NULL, label) != HSMKEYS_OK || chain_session(module, token, pin, &m, &s))
+        return -1;
+    ok = hk_chain_list(m, s, label, &list, &all, &rv) == HSMKEYS_OK ? 0 : -1;
+    for (i = 0; ok == 0 && i < all; i++)
+        if (list[i].generation == generation && list[i].epoch == epoch && *n < max)
+            nonces[(*n)++] = list[i].nonce; /* sorted: smallest first */
+    free(list);
+    (void)hk_module_fns(m)->C_CloseSession(s);
+    hk_module_put(m);
+    return ok;
+}
+
+int t_chain_settle(const char *module, const char *token, const char *pin, uint32_t generation,
+                   uint64_t epoch)
+{
+    hk_module *m;
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE h;
+    CK_RV rv;
+    char label[HK_CHAIN_LABEL_MAX];
+    int ok;
+    if (hk_chain_label(NULL, label) != HSMKEYS_OK || chain_session(module, token, pin, &m, &s))
+        return -1;
+    ok = hk_chain_settle(m, s, label, generation, epoch, &h, &rv) == HSMKEYS_OK ? 0 : -1;
+    if (ok != 0)
+        fprintf(stderr, "t_chain_settle: %s\n", hsmkeys_last_error());
+    (void)hk_module_fns(m)->C_CloseSession(s);
+    hk_module_put(m);
+    return ok;
+}

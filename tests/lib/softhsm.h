@@ -58,6 +58,12 @@ int t_chain_import(const char *module, const char *token, const char *pin,
                    const unsigned char value[32], uint32_t generation, uint64_t epoch);
 int t_chain_list(const char *module, const char *token, const char *pin, uint32_t *gens,
                  uint64_t *epochs, size_t max, size_t *n);
+/* The nonces of the copies of state (generation, epoch), smallest first;
+ * settle them as a server would (chain.c). */
+int t_chain_copies(const char *module, const char *token, const char *pin, uint32_t generation,
+                   uint64_t epoch, uint64_t *nonces, size_t max, size_t *n);
+int t_chain_settle(const char *module, const char *token, const char *pin, uint32_t generation,
+                   uint64_t epoch);
 
 /* Read a PIN file through the library's checks into out (NUL-terminated);
  * 0, or -1 with the reason on stderr prefixed by `who`. */

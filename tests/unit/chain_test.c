@@ -13,9 +13,12 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "test.h"
 #include "softhsm.h"
 #include "kdf.h"
+#include "chain.h"
 #include "tls.h"
 #include <hsmkeys/hsmkeys_ssl.h>
 
@@ -130,6 +133,24 @@ int main(void)
     }
     t_state_from_seed("fleet", st);
 
+    T_CASE("a state's CKA_ID: the chain id and the creator's nonce; the bare chain id is nonce 0") {
+        unsigned char id[HK_CHAIN_OBJ_ID_LEN];
+        uint32_t g = 0;
+        uint64_t x = 0, nonce = 1;
+        hk_chain_id_encode(3, 123456789, id);
+        for (int k = 0; k < HK_CHAIN_NONCE_LEN; k++)
+            id[HK_CHAIN_ID_LEN + k] = (unsigned char)(0xa0 + k);
+        T_RC(hk_chain_obj_id_decode(id, sizeof id, &g, &x, &nonce), HSMKEYS_OK);
+        T_EQ_INT(g, 3);
+        T_EQ_INT(x, 123456789);
+        T_TRUE(nonce == 0xa0a1a2a3a4a5a6a7ULL);
+        T_RC(hk_chain_obj_id_decode(id, HK_CHAIN_ID_LEN, &g, &x, &nonce), HSMKEYS_OK);
+        T_TRUE(nonce == 0);
+        T_RC(hk_chain_obj_id_decode(id, HK_CHAIN_ID_LEN + 1, &g, &x, &nonce), HSMKEYS_E_MALFORMED);
+        id[2] = 0x01; /* a master's id */
+        T_RC(hk_chain_obj_id_decode(id, sizeof id, &g, &x, &nonce), HSMKEYS_E_MALFORMED);
+    }
+
     T_CASE("open refuses a token with no chain state, naming the fix") {
         T_TRUE(open_fe(&h, "S1", "www.example.com", 1, &now) == NULL);
         T_CONTAINS(hsmkeys_last_error(), "hsmkeys-tool create --forward-erasable");
@@ -239,6 +260,43 @@ int main(void)
         T_EQ_INT(lo, X0 + 15 - 3);
         T_EQ_INT(hi, X0 + 16);
         T_EQ_INT(count, 5);
+    }
+
+    T_CASE("settlers in racing processes all keep one copy: the smallest creator nonce") {
+        unsigned char v3[32];
+        uint64_t before[8], after[8];
+        size_t nb = 0, na = 0, k;
+        int go[2] = { -1, -1 }, ws, okc = 1;
+        pid_t kids[3];
+        t_state_from_seed("fleet", v3);
+        for (k = 0; k < 4; k++)
+            T_EQ_INT(t_chain_import(T_SOFTHSM_MODULE, "S2", T_USER_PIN, v3, 7, X0 + 40), 0);
+        T_EQ_INT(t_chain_copies(T_SOFTHSM_MODULE, "S2", T_USER_PIN, 7, X0 + 40, before, 8, &nb), 0);
+        T_EQ_INT(nb, 4); /* four copies, four distinct nonces */
+        T_TRUE(nb == 4 && before[0] < before[1] && before[1] < before[2] && before[2] < before[3]);
+        T_TRUE(pipe(go) == 0);
+        for (k = 0; k < 3; k++) {
+            kids[k] = fork();
+            if (kids[k] == 0) { /* three processes settle at the same moment */
+                char c;
+                close(go[1]);
+                if (read(go[0], &c, 1) < 0)
+                    _exit(2);
+                _exit(t_chain_settle(T_SOFTHSM_MODULE, "S2", T_USER_PIN, 7, X0 + 40) == 0 ? 0 : 1);
+            }
+        }
+        close(go[0]);
+        close(go[1]); /* EOF: all go */
+        for (k = 0; k < 3; k++) {
+            ws = -1;
+            if (kids[k] > 0)
+                waitpid(kids[k], &ws, 0);
+            okc &= kids[k] > 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+        }
+        T_TRUE(okc);
+        T_EQ_INT(t_chain_copies(T_SOFTHSM_MODULE, "S2", T_USER_PIN, 7, X0 + 40, after, 8, &na), 0);
+        T_EQ_INT(na, 1);
+        T_TRUE(na == 1 && after[0] == before[0]);
     }
 
     T_CASE("static and forward-erasable fleets never take each other's names") {

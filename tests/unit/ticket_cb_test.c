@@ -66,6 +66,34 @@ static void cross_server(int version, const char *vname, hsmkeys_ctx *a, hsmkeys
     SSL_CTX_free(sa); SSL_CTX_free(sb); SSL_CTX_free(c);
 }
 
+/* The metrics count what went on the wire: hsmkeys_tickets_issued_total
+ * grows by the tickets the client received, hsmkeys_tickets_resumed_total
+ * by one per resumption. */
+static void counted(int version, const char *vname, hsmkeys_ctx *a)
+{
+    SSL_CTX *sa = server(a, version), *c = t_client_ctx(version);
+    hsmkeys_stats s0, s1, s2;
+    char name[160];
+    t_hs h1, h2;
+    snprintf(name, sizeof name, "%s: a full handshake counts the tickets sent, a resumption one "
+             "resumption and its renewals", vname);
+    T_CASE(name) {
+        hsmkeys_get_stats(a, &s0);
+        T_EQ_INT(t_handshake(c, sa, NULL, &h1), 0);
+        hsmkeys_get_stats(a, &s1);
+        T_EQ_INT(h1.tickets_received, version == TLS1_3_VERSION ? 2 : 1);
+        T_EQ_INT(s1.tickets_issued - s0.tickets_issued, h1.tickets_received);
+        T_EQ_INT(s1.tickets_resumed - s0.tickets_resumed, 0);
+        T_EQ_INT(t_handshake(c, sa, h1.session, &h2), 0);
+        hsmkeys_get_stats(a, &s2);
+        T_EQ_INT(h2.resumed, 1);
+        T_EQ_INT(s2.tickets_resumed - s1.tickets_resumed, 1);
+        T_EQ_INT(s2.tickets_issued - s1.tickets_issued, h2.tickets_received);
+    }
+    t_hs_clear(&h1); t_hs_clear(&h2);
+    SSL_CTX_free(sa); SSL_CTX_free(c);
+}
+
 static void refused(int version, const char *what, hsmkeys_ctx *a, hsmkeys_ctx *x)
 {
     SSL_CTX *sa = server(a, version), *sx = server(x, version), *c = t_client_ctx(version);
@@ -450,6 +478,8 @@ int main(void)
 
     cross_server(TLS1_3_VERSION, "TLS 1.3", a, b);
     cross_server(TLS1_2_VERSION, "TLS 1.2", a, b);
+    counted(TLS1_3_VERSION, "TLS 1.3", a);
+    counted(TLS1_2_VERSION, "TLS 1.2", a);
     refused(TLS1_3_VERSION, "TLS 1.3: a different master means a full handshake and no token call", a, other_master);
     refused(TLS1_2_VERSION, "TLS 1.2: a different master means a full handshake and no token call", a, other_master);
     refused(TLS1_3_VERSION, "TLS 1.3: a different ticket domain means a full handshake and no token call", a, other_domain);

@@ -47,8 +47,16 @@ static int source_login(hk_p11src *t)
     return rc;
 }
 
-/* New session + login (object handles may change: masters are re-read).
- * The chain source writes state objects: its session is read-write. */
+static int read_masters(hk_p11src *t, int at_open, hk_master **out, size_t *nout, CK_RV *rv);
+static void set_masters(hk_p11src *t, hk_master *list, size_t n);
+
+/* New session + login.  The chain source writes state objects: its session
+ * is read-write.  Object handles belong to the module instance: one that
+ * started afresh (a fork child of a module that resets itself, a p11-kit
+ * remote process restarted) may give the old numbers to other objects, so
+ * after a reconnect the masters are looked up again before any use; a
+ * stale handle could otherwise key the derivation with another object and
+ * make keys no other server shares. */
 static int source_connect(hk_p11src *t)
 {
     hk_session_close(t->module, t->session);
@@ -58,6 +66,13 @@ static int source_connect(hk_p11src *t)
     HK_TRY(hk_module_check_fork(t->module, &t->module_generation));
     HK_TRY(hk_session_open(t->module, t->slot, t->base.ops->advance != NULL, &t->session));
     HK_TRY(source_login(t));
+    if (t->masters != NULL) {
+        hk_master *list = NULL;
+        size_t n = 0;
+        CK_RV rv;
+        HK_TRY(read_masters(t, 0, &list, &n, &rv));
+        set_masters(t, list, n);
+    }
     t->need_reconnect = 0;
     t->connects++;
     return HSMKEYS_OK;

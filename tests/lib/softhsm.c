@@ -51,6 +51,15 @@ int t_hsm_setup(t_hsm *h)
     return 0;
 }
 
+int t_hsm_reset_on_fork(const t_hsm *h)
+{
+    FILE *f = fopen(h->conf, "a");
+    int ok = f != NULL && fputs("library.reset_on_fork = true\n", f) >= 0;
+    if (f != NULL && fclose(f) != 0)
+        ok = 0;
+    return ok ? 0 : -1;
+}
+
 void t_hsm_cleanup(t_hsm *h)
 {
     char cmd[400];
@@ -301,8 +310,13 @@ static int chain_session(const char *module, const char *token, const char *pin,
     CK_FUNCTION_LIST_PTR f;
     CK_SLOT_ID slot;
     CK_RV rv;
+    unsigned gen;
     if (hk_module_get(module, NULL, m) != HSMKEYS_OK)
         return -1;
+    if (hk_module_check_fork(*m, &gen) != HSMKEYS_OK) { /* a fork child: initialize here */
+        hk_module_put(*m);
+        return -1;
+    }
     f = hk_module_fns(*m);
     if (find_token(f, token, &slot) != 0 ||
         f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s) != CKR_OK) {

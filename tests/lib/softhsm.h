@@ -26,6 +26,10 @@ typedef struct t_hsm {
 
 /* Make the directory and conf and set SOFTHSM2_CONF; 0 on success. */
 int t_hsm_setup(t_hsm *h);
+/* From the next C_Initialize on, SoftHSM2 starts afresh in a fork child
+ * (its object handles numbered anew), as the module behind p11-kit
+ * remoting does in each new remote process; 0 on success. */
+int t_hsm_reset_on_fork(const t_hsm *h);
 void t_hsm_cleanup(t_hsm *h);
 
 /* Initialise a token labelled `label` in the first free slot with the test

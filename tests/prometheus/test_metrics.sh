@@ -93,6 +93,11 @@ logged=$(grep -c 'resumed=1' "$LAB/D2.log")
 echo "# demo: probe resumed $PROBE_RESUMED, the server logged $logged, metrics say $got"
 [ "$PROBE_RESUMED" = 19 ] && [ "$got" = 19 ] && [ "$logged" = 19 ]
 tap_ok $? "demo server: hsmkeys_tickets_resumed_total = 19 = the probe's and the server's own count"
+issued=$(value demo "hsmkeys_tickets_issued_total{$D}")
+want=$((PROBE_TOTAL - PROBE_RESUMED + PROBE_RENEWED))
+echo "# demo: $PROBE_TOTAL connections, $PROBE_RESUMED resumed, $PROBE_RENEWED renewed; metrics say $issued issued"
+[ "$issued" = "$want" ]
+tap_ok $? "demo server: hsmkeys_tickets_issued_total = $issued = one per full handshake plus one per renewal (TLS 1.2)"
 [ "$(value demo "hsmkeys_derivation_duration_seconds_count{$D}")" = "$(value demo "hsmkeys_token_derivations_total{$D}")" ] \
     && [ "$(value demo "hsmkeys_token_derivations_total{$D}")" -ge 2 ] \
     && [ "$(value demo "hsmkeys_derivation_duration_seconds_bucket{$D,le=\"+Inf\"}")" = "$(value demo "hsmkeys_token_derivations_total{$D}")" ]

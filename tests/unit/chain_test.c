@@ -127,7 +127,7 @@ int main(void)
     snprintf(path, sizeof path, "%s/tests/data/chain-vectors.txt", root);
     nv = load(path, v, 8);
     T_CASE("chain vectors load (gen-vectors.py --chain)") { T_EQ_INT(nv, 5); }
-    if (t_fleet_setup(&h) != 0) {
+    if (t_fleet_setup(&h) != 0 || t_hsm_reset_on_fork(&h) != 0) {
         t_skip("forward-erasable suite", "SoftHSM2 set-up failed");
         return t_done();
     }
@@ -194,6 +194,44 @@ int main(void)
         T_EQ_INT(hi, X0 + 11);
         T_EQ_INT(count, 5);
         T_EQ_INT(dup, 0);
+    }
+
+    T_CASE("a forked child derives the parent's keys although its module numbers the objects afresh") {
+        /* SoftHSM2 resets itself in a child (as a p11-kit remote restarted
+         * does): handles the parent held may name other objects there, so
+         * the child must look the master up again, not reuse its handle */
+        unsigned char pa[32], ph[32], pn[16];
+        uint64_t e = (uint64_t)(now / P);
+        int fd[2] = { -1, -1 }, ws = -1;
+        char verdict = '?';
+        pid_t pid = -1;
+        T_RC(hsmkeys_epoch_key(a, e, pn, pa, ph), HSMKEYS_OK);
+        T_TRUE(pipe(fd) == 0);
+        if (fd[0] >= 0)
+            pid = fork();
+        if (pid == 0) {
+            char r;
+            close(fd[0]);
+            hsmkeys_forget(a); /* nothing cached: the child derives for itself */
+            if (hsmkeys_epoch_key(a, e, name, aes, hmac) != HSMKEYS_OK)
+                r = 'E';
+            else
+                r = memcmp(name, pn, 16) == 0 && memcmp(aes, pa, 32) == 0 &&
+                    memcmp(hmac, ph, 32) == 0 ? '=' : '!';
+            if (write(fd[1], &r, 1) != 1)
+                _exit(3);
+            _exit(0);
+        }
+        T_TRUE(pid > 0);
+        if (pid > 0) {
+            close(fd[1]);
+            T_TRUE(read(fd[0], &verdict, 1) == 1);
+            close(fd[0]);
+            waitpid(pid, &ws, 0);
+        }
+        T_EQ_INT(verdict, '=');
+        hsmkeys_wipe(pa, sizeof pa);
+        hsmkeys_wipe(ph, sizeof ph);
     }
 
     T_CASE("an erased epoch: refused with no token call") {

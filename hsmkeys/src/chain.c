@@ -363,6 +363,19 @@ int hk_chain_step(hk_module *m, CK_SESSION_HANDLE s, const char *label, CK_OBJEC
         if (rc == HSMKEYS_OK)
             rc = hk_chain_import(m, s, label, g, x + 1, token, v, &h, rv);
         hsmkeys_wipe(v, sizeof v);
+        if (rc != HSMKEYS_OK && token && *rv != CKR_OK && hk_p11_transient(*rv)) {
+            /* SoftHSM2 stores a new key, then sets CKA_LOCAL and its kin in
+             * a second write, and answers CKR_GENERAL_ERROR when a racing
+             * settler destroyed the fresh copy in between: the state may
+             * well be there (another process's copy, or ours) */
+            CK_RV first = *rv;
+            if (hk_chain_settle(m, s, label, g, x + 1, out, rv) == HSMKEYS_OK &&
+                *out != CK_INVALID_HANDLE)
+                return HSMKEYS_OK;
+            *rv = first;
+            rc = hk_fail(HSMKEYS_E_TOKEN, "C_CreateObject(chain state) failed: %s",
+                         hk_ckr_name(first));
+        }
         if (rc != HSMKEYS_OK || !token) {
             *out = h;
             return rc;

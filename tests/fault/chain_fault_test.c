@@ -5,6 +5,8 @@
  *  - C_CreateObject failing at an epoch change: the current epoch's keys
  *    (made one epoch ahead) keep working, the token is asked a bounded
  *    number of times, and the next state is made once the token is back;
+ *  - C_CreateObject that stores the state but answers CKR_GENERAL_ERROR
+ *    (SoftHSM2 under racing settlers): the stored copy is used, no error;
  *  - C_DestroyObject failing: the state that left the window stays (it is
  *    not erased yet, and the log says so), and it is erased once the token
  *    is back.
@@ -82,6 +84,27 @@ int main(void)
         T_RC(hsmkeys_epoch_key(hk, e + 1, name, aes, hmac), HSMKEYS_OK);
         T_EQ_INT(states(&lo, &hi), 3);
         T_EQ_INT(hi, e + 1);
+    }
+
+    T_CASE("C_CreateObject storing the state but answering CKR_GENERAL_ERROR: the stored copy is used, no error") {
+        /* SoftHSM2 answers so when a racing settler destroyed the fresh
+         * copy before its second write; here the copy stays, as when the
+         * other process's copy is the one kept */
+        hsmkeys_stats s0, s1;
+        hsmkeys_get_stats(hk, &s0);
+        env.fc.reset_counts();
+        env.fc.fail_late("C_CreateObject", CKR_GENERAL_ERROR, 1);
+        atomic_fetch_add(&clk.now, FE_EPOCH);
+        e = epoch_now();
+        T_RC(hsmkeys_refresh(hk), HSMKEYS_OK);
+        hsmkeys_get_stats(hk, &s1);
+        T_EQ_INT(env.fc.count("C_CreateObject"), 1); /* made once, not again */
+        T_EQ_INT(env.fc.injected() > 0, 1);
+        T_EQ_INT(s1.token_errors - s0.token_errors, 0);
+        T_RC(hsmkeys_epoch_key(hk, e + 1, name, aes, hmac), HSMKEYS_OK);
+        T_EQ_INT(states(&lo, &hi), 4);
+        T_EQ_INT(hi, e + 1);
+        env.fc.clear();
     }
 
     T_CASE("C_DestroyObject failing: the old state stays until the token is back, then it is erased") {

@@ -39,6 +39,7 @@ int faultctl_load(struct faultctl *fc)
     }
     /* POSIX allows object <-> function pointer conversion through dlsym. */
     *(void **)&fc->fail = faultctl_sym(h, "hkfault_fail", &bad);
+    *(void **)&fc->fail_late = faultctl_sym(h, "hkfault_fail_late", &bad);
     *(void **)&fc->stall = faultctl_sym(h, "hkfault_stall", &bad);
     *(void **)&fc->clear = faultctl_sym(h, "hkfault_clear", &bad);
     *(void **)&fc->release = faultctl_sym(h, "hkfault_release", &bad);

@@ -11,6 +11,7 @@
 
 struct faultctl {
     int (*fail)(const char *fn, unsigned long rv, long count, long skip);
+    int (*fail_late)(const char *fn, unsigned long rv, long count);
     int (*stall)(const char *fn, unsigned ms, long count);
     void (*clear)(void);
     void (*release)(void);

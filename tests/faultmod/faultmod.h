@@ -11,6 +11,7 @@
  *     C_Sign fail CKR_DEVICE_REMOVED          # every call until cleared
  *     C_Login fail 0x30 3                     # next 3 calls
  *     C_Sign fail CKR_DEVICE_ERROR 1 after 2  # the 3rd call from now
+ *     C_CreateObject fail-late CKR_GENERAL_ERROR 1  # forward, then answer this
  *     C_Sign stall 2000 [count]               # hold the call 2 s, then forward
  *     * fail CKR_TOKEN_NOT_PRESENT            # every wrapped function
  *
@@ -28,6 +29,11 @@
 /* Fail the next `count` calls of fn (count < 0: until cleared) with rv,
  * after letting `skip` calls through.  Returns 0, or -1 for an unknown fn. */
 int hkfault_fail(const char *fn, unsigned long rv, long count, long skip);
+/* Forward the next `count` calls of fn (< 0: until cleared) to the real
+ * module, then answer rv instead of its result: the token did the work but
+ * reports an error (SoftHSM2's C_CreateObject does so when its second write
+ * fails).  Returns 0, or -1 for an unknown fn. */
+int hkfault_fail_late(const char *fn, unsigned long rv, long count);
 /* Hold the next `count` calls of fn (< 0: until cleared) for ms
  * milliseconds or until hkfault_release(), then forward them. */
 int hkfault_stall(const char *fn, unsigned ms, long count);

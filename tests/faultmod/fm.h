@@ -33,6 +33,9 @@ enum fm_fn {
 /* Count the call, apply a stall rule, then a fail rule.  Returns 1 and sets
  * *rv when the call must fail with *rv without reaching the real module. */
 int fm_enter(enum fm_fn fn, CK_RV *rv);
+/* After the real call: its rv, or the rv of a late-fail rule (the module did
+ * the work but answered an error, as SoftHSM2's C_CreateObject can). */
+CK_RV fm_leave(enum fm_fn fn, CK_RV real_rv);
 
 /* Name of a wrapped function ("C_Sign"); index by name, -1 if unknown. */
 const char *fm_fn_name(enum fm_fn fn);

@@ -37,150 +37,167 @@ static void fm_end_sign(CK_SESSION_HANDLE s)
 static CK_RV w_Initialize(void *a)
 {
     CK_RV rv;
-    return fm_enter(FM_C_Initialize, &rv) ? rv : real->C_Initialize(a);
+    return fm_enter(FM_C_Initialize, &rv) ? rv : fm_leave(FM_C_Initialize, real->C_Initialize(a));
 }
 
 static CK_RV w_Finalize(void *a)
 {
     CK_RV rv;
-    return fm_enter(FM_C_Finalize, &rv) ? rv : real->C_Finalize(a);
+    return fm_enter(FM_C_Finalize, &rv) ? rv : fm_leave(FM_C_Finalize, real->C_Finalize(a));
 }
 
 static CK_RV w_GetInfo(CK_INFO_PTR i)
 {
     CK_RV rv;
-    return fm_enter(FM_C_GetInfo, &rv) ? rv : real->C_GetInfo(i);
+    return fm_enter(FM_C_GetInfo, &rv) ? rv : fm_leave(FM_C_GetInfo, real->C_GetInfo(i));
 }
 
 static CK_RV w_GetSlotList(CK_BBOOL p, CK_SLOT_ID_PTR l, CK_ULONG_PTR n)
 {
     CK_RV rv;
-    return fm_enter(FM_C_GetSlotList, &rv) ? rv : real->C_GetSlotList(p, l, n);
+    return fm_enter(FM_C_GetSlotList, &rv)
+               ? rv : fm_leave(FM_C_GetSlotList, real->C_GetSlotList(p, l, n));
 }
 
 static CK_RV w_GetSlotInfo(CK_SLOT_ID s, CK_SLOT_INFO_PTR i)
 {
     CK_RV rv;
-    return fm_enter(FM_C_GetSlotInfo, &rv) ? rv : real->C_GetSlotInfo(s, i);
+    return fm_enter(FM_C_GetSlotInfo, &rv)
+               ? rv : fm_leave(FM_C_GetSlotInfo, real->C_GetSlotInfo(s, i));
 }
 
 static CK_RV w_GetTokenInfo(CK_SLOT_ID s, CK_TOKEN_INFO_PTR i)
 {
     CK_RV rv;
-    return fm_enter(FM_C_GetTokenInfo, &rv) ? rv : real->C_GetTokenInfo(s, i);
+    return fm_enter(FM_C_GetTokenInfo, &rv)
+               ? rv : fm_leave(FM_C_GetTokenInfo, real->C_GetTokenInfo(s, i));
 }
 
 static CK_RV w_GetMechanismList(CK_SLOT_ID s, CK_MECHANISM_TYPE_PTR l, CK_ULONG_PTR n)
 {
     CK_RV rv;
-    return fm_enter(FM_C_GetMechanismList, &rv) ? rv : real->C_GetMechanismList(s, l, n);
+    return fm_enter(FM_C_GetMechanismList, &rv)
+               ? rv : fm_leave(FM_C_GetMechanismList, real->C_GetMechanismList(s, l, n));
 }
 
 static CK_RV w_GetMechanismInfo(CK_SLOT_ID s, CK_MECHANISM_TYPE t, CK_MECHANISM_INFO_PTR i)
 {
     CK_RV rv;
-    return fm_enter(FM_C_GetMechanismInfo, &rv) ? rv : real->C_GetMechanismInfo(s, t, i);
+    return fm_enter(FM_C_GetMechanismInfo, &rv)
+               ? rv : fm_leave(FM_C_GetMechanismInfo, real->C_GetMechanismInfo(s, t, i));
 }
 
 static CK_RV w_InitToken(CK_SLOT_ID s, CK_UTF8CHAR_PTR pin, CK_ULONG n, CK_UTF8CHAR_PTR label)
 {
     CK_RV rv;
-    return fm_enter(FM_C_InitToken, &rv) ? rv : real->C_InitToken(s, pin, n, label);
+    return fm_enter(FM_C_InitToken, &rv)
+               ? rv : fm_leave(FM_C_InitToken, real->C_InitToken(s, pin, n, label));
 }
 
 static CK_RV w_InitPIN(CK_SESSION_HANDLE s, CK_UTF8CHAR_PTR pin, CK_ULONG n)
 {
     CK_RV rv;
-    return fm_enter(FM_C_InitPIN, &rv) ? rv : real->C_InitPIN(s, pin, n);
+    return fm_enter(FM_C_InitPIN, &rv) ? rv : fm_leave(FM_C_InitPIN, real->C_InitPIN(s, pin, n));
 }
 
 static CK_RV w_OpenSession(CK_SLOT_ID s, CK_FLAGS f, CK_VOID_PTR a, CK_NOTIFY n,
                            CK_SESSION_HANDLE_PTR out)
 {
     CK_RV rv;
-    return fm_enter(FM_C_OpenSession, &rv) ? rv : real->C_OpenSession(s, f, a, n, out);
+    return fm_enter(FM_C_OpenSession, &rv)
+               ? rv : fm_leave(FM_C_OpenSession, real->C_OpenSession(s, f, a, n, out));
 }
 
 static CK_RV w_CloseSession(CK_SESSION_HANDLE s)
 {
     CK_RV rv;
-    return fm_enter(FM_C_CloseSession, &rv) ? rv : real->C_CloseSession(s);
+    return fm_enter(FM_C_CloseSession, &rv)
+               ? rv : fm_leave(FM_C_CloseSession, real->C_CloseSession(s));
 }
 
 static CK_RV w_CloseAllSessions(CK_SLOT_ID s)
 {
     CK_RV rv;
-    return fm_enter(FM_C_CloseAllSessions, &rv) ? rv : real->C_CloseAllSessions(s);
+    return fm_enter(FM_C_CloseAllSessions, &rv)
+               ? rv : fm_leave(FM_C_CloseAllSessions, real->C_CloseAllSessions(s));
 }
 
 static CK_RV w_GetSessionInfo(CK_SESSION_HANDLE s, CK_SESSION_INFO_PTR i)
 {
     CK_RV rv;
-    return fm_enter(FM_C_GetSessionInfo, &rv) ? rv : real->C_GetSessionInfo(s, i);
+    return fm_enter(FM_C_GetSessionInfo, &rv)
+               ? rv : fm_leave(FM_C_GetSessionInfo, real->C_GetSessionInfo(s, i));
 }
 
 static CK_RV w_Login(CK_SESSION_HANDLE s, CK_USER_TYPE u, CK_UTF8CHAR_PTR pin, CK_ULONG n)
 {
     CK_RV rv;
-    return fm_enter(FM_C_Login, &rv) ? rv : real->C_Login(s, u, pin, n);
+    return fm_enter(FM_C_Login, &rv) ? rv : fm_leave(FM_C_Login, real->C_Login(s, u, pin, n));
 }
 
 static CK_RV w_Logout(CK_SESSION_HANDLE s)
 {
     CK_RV rv;
-    return fm_enter(FM_C_Logout, &rv) ? rv : real->C_Logout(s);
+    return fm_enter(FM_C_Logout, &rv) ? rv : fm_leave(FM_C_Logout, real->C_Logout(s));
 }
 
 static CK_RV w_CreateObject(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t, CK_ULONG n,
                             CK_OBJECT_HANDLE_PTR o)
 {
     CK_RV rv;
-    return fm_enter(FM_C_CreateObject, &rv) ? rv : real->C_CreateObject(s, t, n, o);
+    return fm_enter(FM_C_CreateObject, &rv)
+               ? rv : fm_leave(FM_C_CreateObject, real->C_CreateObject(s, t, n, o));
 }
 
 static CK_RV w_DestroyObject(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o)
 {
     CK_RV rv;
-    return fm_enter(FM_C_DestroyObject, &rv) ? rv : real->C_DestroyObject(s, o);
+    return fm_enter(FM_C_DestroyObject, &rv)
+               ? rv : fm_leave(FM_C_DestroyObject, real->C_DestroyObject(s, o));
 }
 
 static CK_RV w_GetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                                  CK_ATTRIBUTE_PTR t, CK_ULONG n)
 {
     CK_RV rv;
-    return fm_enter(FM_C_GetAttributeValue, &rv) ? rv : real->C_GetAttributeValue(s, o, t, n);
+    return fm_enter(FM_C_GetAttributeValue, &rv)
+               ? rv : fm_leave(FM_C_GetAttributeValue, real->C_GetAttributeValue(s, o, t, n));
 }
 
 static CK_RV w_SetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                                  CK_ATTRIBUTE_PTR t, CK_ULONG n)
 {
     CK_RV rv;
-    return fm_enter(FM_C_SetAttributeValue, &rv) ? rv : real->C_SetAttributeValue(s, o, t, n);
+    return fm_enter(FM_C_SetAttributeValue, &rv)
+               ? rv : fm_leave(FM_C_SetAttributeValue, real->C_SetAttributeValue(s, o, t, n));
 }
 
 static CK_RV w_FindObjectsInit(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t, CK_ULONG n)
 {
     CK_RV rv;
-    return fm_enter(FM_C_FindObjectsInit, &rv) ? rv : real->C_FindObjectsInit(s, t, n);
+    return fm_enter(FM_C_FindObjectsInit, &rv)
+               ? rv : fm_leave(FM_C_FindObjectsInit, real->C_FindObjectsInit(s, t, n));
 }
 
 static CK_RV w_FindObjects(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE_PTR o, CK_ULONG max,
                            CK_ULONG_PTR n)
 {
     CK_RV rv;
-    return fm_enter(FM_C_FindObjects, &rv) ? rv : real->C_FindObjects(s, o, max, n);
+    return fm_enter(FM_C_FindObjects, &rv)
+               ? rv : fm_leave(FM_C_FindObjects, real->C_FindObjects(s, o, max, n));
 }
 
 static CK_RV w_FindObjectsFinal(CK_SESSION_HANDLE s)
 {
     CK_RV rv;
-    return fm_enter(FM_C_FindObjectsFinal, &rv) ? rv : real->C_FindObjectsFinal(s);
+    return fm_enter(FM_C_FindObjectsFinal, &rv)
+               ? rv : fm_leave(FM_C_FindObjectsFinal, real->C_FindObjectsFinal(s));
 }
 
 static CK_RV w_SignInit(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
 {
     CK_RV rv;
-    return fm_enter(FM_C_SignInit, &rv) ? rv : real->C_SignInit(s, m, k);
+    return fm_enter(FM_C_SignInit, &rv) ? rv : fm_leave(FM_C_SignInit, real->C_SignInit(s, m, k));
 }
 
 static CK_RV w_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dn, CK_BYTE_PTR sig,
@@ -191,7 +208,7 @@ static CK_RV w_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dn, CK_BYTE_PTR
         fm_end_sign(s);
         return rv;
     }
-    return real->C_Sign(s, d, dn, sig, sn);
+    return fm_leave(FM_C_Sign, real->C_Sign(s, d, dn, sig, sn));
 }
 
 static CK_RV w_SignUpdate(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dn)
@@ -201,7 +218,7 @@ static CK_RV w_SignUpdate(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dn)
         fm_end_sign(s);
         return rv;
     }
-    return real->C_SignUpdate(s, d, dn);
+    return fm_leave(FM_C_SignUpdate, real->C_SignUpdate(s, d, dn));
 }
 
 static CK_RV w_SignFinal(CK_SESSION_HANDLE s, CK_BYTE_PTR sig, CK_ULONG_PTR sn)
@@ -211,14 +228,15 @@ static CK_RV w_SignFinal(CK_SESSION_HANDLE s, CK_BYTE_PTR sig, CK_ULONG_PTR sn)
         fm_end_sign(s);
         return rv;
     }
-    return real->C_SignFinal(s, sig, sn);
+    return fm_leave(FM_C_SignFinal, real->C_SignFinal(s, sig, sn));
 }
 
 static CK_RV w_GenerateKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR t,
                            CK_ULONG n, CK_OBJECT_HANDLE_PTR k)
 {
     CK_RV rv;
-    return fm_enter(FM_C_GenerateKey, &rv) ? rv : real->C_GenerateKey(s, m, t, n, k);
+    return fm_enter(FM_C_GenerateKey, &rv)
+               ? rv : fm_leave(FM_C_GenerateKey, real->C_GenerateKey(s, m, t, n, k));
 }
 
 static CK_RV w_GenerateKeyPair(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m,
@@ -227,14 +245,16 @@ static CK_RV w_GenerateKeyPair(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m,
 {
     CK_RV rv;
     return fm_enter(FM_C_GenerateKeyPair, &rv)
-               ? rv : real->C_GenerateKeyPair(s, m, pt, pn, qt, qn, pub, priv);
+               ? rv : fm_leave(FM_C_GenerateKeyPair,
+                               real->C_GenerateKeyPair(s, m, pt, pn, qt, qn, pub, priv));
 }
 
 static CK_RV w_WrapKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE wk,
                        CK_OBJECT_HANDLE k, CK_BYTE_PTR out, CK_ULONG_PTR n)
 {
     CK_RV rv;
-    return fm_enter(FM_C_WrapKey, &rv) ? rv : real->C_WrapKey(s, m, wk, k, out, n);
+    return fm_enter(FM_C_WrapKey, &rv)
+               ? rv : fm_leave(FM_C_WrapKey, real->C_WrapKey(s, m, wk, k, out, n));
 }
 
 static CK_RV w_UnwrapKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE uk,
@@ -242,20 +262,23 @@ static CK_RV w_UnwrapKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HAND
                          CK_OBJECT_HANDLE_PTR k)
 {
     CK_RV rv;
-    return fm_enter(FM_C_UnwrapKey, &rv) ? rv : real->C_UnwrapKey(s, m, uk, w, wn, t, n, k);
+    return fm_enter(FM_C_UnwrapKey, &rv)
+               ? rv : fm_leave(FM_C_UnwrapKey, real->C_UnwrapKey(s, m, uk, w, wn, t, n, k));
 }
 
 static CK_RV w_DeriveKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE b,
                          CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR k)
 {
     CK_RV rv;
-    return fm_enter(FM_C_DeriveKey, &rv) ? rv : real->C_DeriveKey(s, m, b, t, n, k);
+    return fm_enter(FM_C_DeriveKey, &rv)
+               ? rv : fm_leave(FM_C_DeriveKey, real->C_DeriveKey(s, m, b, t, n, k));
 }
 
 static CK_RV w_GenerateRandom(CK_SESSION_HANDLE s, CK_BYTE_PTR out, CK_ULONG n)
 {
     CK_RV rv;
-    return fm_enter(FM_C_GenerateRandom, &rv) ? rv : real->C_GenerateRandom(s, out, n);
+    return fm_enter(FM_C_GenerateRandom, &rv)
+               ? rv : fm_leave(FM_C_GenerateRandom, real->C_GenerateRandom(s, out, n));
 }
 
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out);

@@ -3,7 +3,9 @@
  * fail and stall rules, the control file and the counts file (see faultmod.h).
  *
  * Layout: one table of FM_N + 1 slots (the last is "*"), each with a fail
- * rule {rv, count, skip} and a stall rule {ms, count}; counters are atomics.
+ * rule {rv, count, skip}, a late-fail rule {rv, count} (the call reaches the
+ * real module, its answer is replaced) and a stall rule {ms, count};
+ * counters are atomics.
  * One mutex guards the rules; stalls wait on a condition variable outside any
  * other lock, so a held call never blocks calls of other threads that are not
  * themselves stalled.
@@ -31,6 +33,9 @@ struct fm_rule {
     int fail_on;
     CK_RV fail_rv;
     long fail_count, fail_skip; /* count < 0: until cleared */
+    int late_on;
+    CK_RV late_rv;
+    long late_count;
     int stall_on;
     unsigned stall_ms;
     long stall_count;
@@ -139,6 +144,14 @@ static void fm_parse_line(char *line, struct fm_rule *rules)
             rules[idx].fail_count = n >= 4 ? strtol(f[3], NULL, 10) : -1;
             rules[idx].fail_skip = (n >= 6 && !strcmp(f[4], "after"))
                                        ? strtol(f[5], NULL, 10) : 0;
+            return;
+        }
+    } else if (idx >= 0 && !strcmp(f[1], "fail-late") && n >= 3) {
+        CK_RV rv;
+        if (fm_parse_ckr(f[2], &rv) == 0) {
+            rules[idx].late_on = 1;
+            rules[idx].late_rv = rv;
+            rules[idx].late_count = n >= 4 ? strtol(f[3], NULL, 10) : -1;
             return;
         }
     } else if (idx >= 0 && !strcmp(f[1], "stall") && n >= 3) {
@@ -263,6 +276,21 @@ int fm_enter(enum fm_fn fn, CK_RV *rv)
     return fail;
 }
 
+CK_RV fm_leave(enum fm_fn fn, CK_RV real_rv)
+{
+    CK_RV rv = real_rv;
+    pthread_mutex_lock(&fm_lock);
+    struct fm_rule *r = &fm_rules[fn];
+    struct fm_rule *all = &fm_rules[FM_ALL];
+    struct fm_rule *lt = r->late_on ? r : all->late_on ? all : NULL;
+    if (lt && fm_take(&lt->late_count, NULL)) {
+        rv = lt->late_rv;
+        atomic_fetch_add(&fm_injected, 1);
+    }
+    pthread_mutex_unlock(&fm_lock);
+    return rv;
+}
+
 /* ---- control API (faultmod.h) ---------------------------------------------- */
 
 FM_EXPORT int hkfault_fail(const char *fn, unsigned long rv, long count, long skip)
@@ -275,6 +303,19 @@ FM_EXPORT int hkfault_fail(const char *fn, unsigned long rv, long count, long sk
     fm_rules[idx].fail_rv = rv;
     fm_rules[idx].fail_count = count;
     fm_rules[idx].fail_skip = skip;
+    pthread_mutex_unlock(&fm_lock);
+    return 0;
+}
+
+FM_EXPORT int hkfault_fail_late(const char *fn, unsigned long rv, long count)
+{
+    int idx = fm_fn_index(fn);
+    if (idx < 0)
+        return -1;
+    pthread_mutex_lock(&fm_lock);
+    fm_rules[idx].late_on = 1;
+    fm_rules[idx].late_rv = rv;
+    fm_rules[idx].late_count = count;
     pthread_mutex_unlock(&fm_lock);
     return 0;
 }

@@ -33,6 +33,15 @@ p11 -O; rc=$?
 [ $rc != 0 ] && grep -q "CKR_DEVICE_REMOVED" "$LAB/out" && [ "$(count injected)" = 1 ]
 tap_ok $? "count 1 fails one call; 'after 5' lets the first calls through (rc $rc, injected $(count injected))"
 
+# fail-late: the real module does the work, the caller gets the error
+echo "C_CreateObject fail-late CKR_GENERAL_ERROR 1" > "$LAB/ctl"
+echo "fault test data" > "$LAB/data"
+p11 --write-object "$LAB/data" --type data --label late-one; rc=$?
+: > "$LAB/ctl"
+[ $rc != 0 ] && grep -q "C_CreateObject.*CKR_GENERAL_ERROR" "$LAB/out" && p11 -O &&
+    grep -q "label: *'late-one'" "$LAB/out"
+tap_ok $? "fail-late: C_CreateObject stores the object, then the caller gets CKR_GENERAL_ERROR (rc $rc)"
+
 printf '# nothing\n' > "$LAB/ctl"
 p11 -T; tap_ok $? "emptying the control file clears the faults"
 tap_done

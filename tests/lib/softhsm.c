@@ -318,11 +318,20 @@ static int chain_session(const char *module, const char *token, const char *pin,
         return -1;
     }
     f = hk_module_fns(*m);
-    if (find_token(f, token, &slot) != 0 ||
-        f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s) != CKR_OK) {
-        fprintf(stderr, "t_chain: no token %s\n", token);
-        hk_module_put(*m);
-        return -1;
+    /* A SoftHSM2 instance that starts while another process rewrites the
+     * token's files can miss the token for a moment: look a few times */
+    for (int tries = 0;; tries++) {
+        int found = find_token(f, token, &slot) == 0;
+        rv = found ? f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s)
+                   : CKR_TOKEN_NOT_PRESENT;
+        if (rv == CKR_OK)
+            break;
+        if (tries == 10) {
+            fprintf(stderr, "t_chain: no token %s (%s)\n", token, hk_ckr_name(rv));
+            hk_module_put(*m);
+            return -1;
+        }
+        usleep(50000);
     }
     rv = f->C_Login(*s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
     if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
@@ -430,4 +439,21 @@ int t_chain_settle(const char *module, const char *token, const char *pin, uint3
     (void)hk_module_fns(m)->C_CloseSession(s);
     hk_module_put(m);
     return ok;
+}
+
+int t_module_restart(const char *module)
+{
+    hk_module *m;
+    CK_C_INITIALIZE_ARGS args;
+    CK_FUNCTION_LIST_PTR f;
+    CK_RV rv;
+    if (hk_module_get(module, NULL, &m) != HSMKEYS_OK)
+        return -1;
+    f = hk_module_fns(m);
+    memset(&args, 0, sizeof args);
+    args.flags = CKF_OS_LOCKING_OK;
+    (void)f->C_Finalize(NULL);
+    rv = f->C_Initialize(&args);
+    hk_module_put(m);
+    return rv == CKR_OK ? 0 : -1;
 }

@@ -68,6 +68,9 @@ int t_chain_copies(const char *module, const char *token, const char *pin, uint3
                    uint64_t epoch, uint64_t *nonces, size_t max, size_t *n);
 int t_chain_settle(const char *module, const char *token, const char *pin, uint32_t generation,
                    uint64_t epoch);
+/* Finalize and initialize the module in this process (a test's fork child
+ * only: it ends every session of the process); 0 on success. */
+int t_module_restart(const char *module);
 
 /* Read a PIN file through the library's checks into out (NUL-terminated);
  * 0, or -1 with the reason on stderr prefixed by `who`. */

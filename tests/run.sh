@@ -6,7 +6,8 @@
 #                                        HSMKEYS_UNIT_ONLY=1)
 # Each suite prints TAP lines ("ok N - what", "not ok N - what",
 # "ok N - what # SKIP why"); a suite that exits non-zero with no failing line
-# counts as one failure.  Logs go to BUILD/test-logs/.
+# counts as one failure, and so does one still running after SUITE_TIMEOUT
+# seconds (default 600).  Logs go to BUILD/test-logs/.
 set -uo pipefail
 B=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,8 +20,10 @@ run_suite() {
     local log=$LOGS/$name.log
     local start=$SECONDS
     mkdir -p "$(dirname "$log")"
-    "$@" >"$log" 2>&1 </dev/null
+    # a hung suite fails alone instead of holding the whole run
+    timeout --kill-after=10 "${SUITE_TIMEOUT:-600}" "$@" >"$log" 2>&1 </dev/null
     local rc=$?
+    [ "$rc" = 124 ] && echo "not ok - $name timed out after ${SUITE_TIMEOUT:-600} s" >>"$log"
     local p f s
     p=$(grep -cE '^ok [0-9]+' "$log" 2>/dev/null); p=${p:-0}
     s=$(grep -cE '^ok [0-9]+.*# SKIP' "$log" 2>/dev/null); s=${s:-0}

@@ -457,3 +457,12 @@ int t_module_restart(const char *module)
     hk_module_put(m);
     return rv == CKR_OK ? 0 : -1;
 }
+
+void t_quiesce(hsmkeys_ctx *a, hsmkeys_ctx *b)
+{
+    if (a != NULL)
+        (void)hsmkeys_refresh(a);
+    if (b != NULL)
+        (void)hsmkeys_refresh(b);
+    usleep(100000); /* from the cycle's end to its timed wait */
+}

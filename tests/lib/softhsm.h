@@ -85,6 +85,13 @@ void t_uri(char *out, size_t len, const char *token, const char *pin_file);
 #endif
 
 #include <hsmkeys/hsmkeys.h>
+
+/* Before fork() with maintainers running: let each context's maintainer
+ * (NULL: none) finish a cycle and go to sleep.  GCC 12's ASan allocator is
+ * not fork-safe: a child forked while another thread allocates can hang on
+ * the allocator's lock at its first malloc (glibc's malloc is fork-safe, so
+ * servers are not affected). */
+void t_quiesce(hsmkeys_ctx *a, hsmkeys_ctx *b);
 /* Open a context on `token` of this test's SoftHSM2 dir with the test PIN
  * file.  clock_var (may be NULL): the context's clock reads *clock_var.
  * epoch/lifetime may be NULL for defaults.  NULL on failure (printed). */

@@ -207,6 +207,7 @@ int main(void)
         pid_t pid = -1;
         T_RC(hsmkeys_epoch_key(a, e, pn, pa, ph), HSMKEYS_OK);
         T_TRUE(pipe(fd) == 0);
+        t_quiesce(a, NULL);
         if (fd[0] >= 0)
             pid = fork();
         if (pid == 0) {
@@ -313,6 +314,7 @@ int main(void)
         T_EQ_INT(nb, 4); /* four copies, four distinct nonces */
         T_TRUE(nb == 4 && before[0] < before[1] && before[1] < before[2] && before[2] < before[3]);
         T_TRUE(pipe(go) == 0);
+        t_quiesce(a, b);
         for (k = 0; k < 3; k++) {
             kids[k] = fork();
             if (kids[k] == 0) { /* three processes settle at the same moment */

@@ -39,6 +39,7 @@ int main(void)
 
     T_CASE("a forked child serves from cached keys, then derives new epochs itself") {
         fflush(stdout);
+        t_quiesce(a, b);
         pid = fork();
         if (pid == 0) {
             /* child: exit code says what failed */

@@ -312,6 +312,7 @@ int main(void)
         char got[8] = "";
         pid_t pid = -1;
         T_TRUE(pipe(fd) == 0);
+        t_quiesce(ctx, NULL);
         if (fd[0] >= 0)
             pid = fork();
         if (pid == 0) {

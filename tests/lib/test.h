@@ -11,6 +11,21 @@
 #include <stdint.h>
 #include <string.h>
 
+/* 1 when built with ThreadSanitizer: it cannot follow a thread started in
+ * the fork child of a threaded process ("dup thread with used id": glibc
+ * gives the child's new thread the stack of a parent thread), so cases that
+ * start maintainers in a fork child are skipped under it (ASan runs them). */
+#if defined(__SANITIZE_THREAD__)
+#define T_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define T_UNDER_TSAN 1
+#endif
+#endif
+#ifndef T_UNDER_TSAN
+#define T_UNDER_TSAN 0
+#endif
+
 extern int t_case_failed;
 void t_case_begin(const char *name);
 void t_case_end(void);

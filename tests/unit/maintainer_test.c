@@ -175,6 +175,7 @@ static void exit_probe(void)
     if (write(exit_probe_fd, &c, 1) != 1) {
         /* the parent sees no answer and fails */
     }
+    _exit(0); /* the rest of exit() (LeakSanitizer's report of what the test kept) is not ours */
 }
 
 int main(void)
@@ -307,7 +308,9 @@ int main(void)
         T_EQ_INT(blocked, 1);
     }
 
-    T_CASE("exit() with the maintainer running: no maintainer thread is left for later exit handlers") {
+    if (T_UNDER_TSAN)
+        t_skip("exit() with the maintainer running", "a maintainer started in a fork child (TSan)");
+    else T_CASE("exit() with the maintainer running: no maintainer thread is left for later exit handlers") {
         int fd[2] = { -1, -1 }, st = 0;
         char got[8] = "";
         pid_t pid = -1;

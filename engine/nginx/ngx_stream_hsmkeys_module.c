@@ -27,6 +27,7 @@
 #include <ngx_stream.h>
 
 #include "ngx_hsmkeys_common.h"
+#include "ngx_hsmkeys_mzone.h"
 #include "ngx_hsmkeys_sesscache.h"
 
 
@@ -34,6 +35,7 @@ static char *ngx_stream_hsmkeys_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_stream_hsmkeys_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_stream_hsmkeys_init_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_stream_hsmkeys_postconfiguration(ngx_conf_t *cf);
 
 
 
@@ -101,7 +103,7 @@ static ngx_command_t  ngx_stream_hsmkeys_commands[] = {
 
 static ngx_stream_module_t  ngx_stream_hsmkeys_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_stream_hsmkeys_postconfiguration,  /* postconfiguration */
 
     ngx_hsmkeys_create_main_conf,          /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -156,12 +158,46 @@ ngx_stream_hsmkeys_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
+/* After every server was merged (and its context opened): the metrics zone
+ * the http module's hsmkeys_metrics location reads, when there is anything
+ * to publish. */
+static ngx_int_t
+ngx_stream_hsmkeys_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_hsmkeys_main_conf_t  *mcf;
+
+    mcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_hsmkeys_module);
+
+    if (mcf->opened.nelts > 0
+        && ngx_hsmkeys_mzone_add(cf, NGX_HSMKEYS_MZONE_STREAM,
+                                 &ngx_stream_hsmkeys_module) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_stream_hsmkeys_init_process(ngx_cycle_t *cycle)
 {
-    return ngx_hsmkeys_init_worker(cycle,
-               ngx_stream_cycle_get_module_main_conf(cycle,
-                                                 ngx_stream_hsmkeys_module));
+    static ngx_hsmkeys_publisher_t   publisher;
+    ngx_hsmkeys_main_conf_t         *mcf;
+    ngx_int_t                        rc;
+
+    mcf = ngx_stream_cycle_get_module_main_conf(cycle,
+                                                ngx_stream_hsmkeys_module);
+    rc = ngx_hsmkeys_init_worker(cycle, mcf);
+
+    if (rc == NGX_OK && (ngx_process == NGX_PROCESS_WORKER
+                         || ngx_process == NGX_PROCESS_SINGLE))
+    {
+        ngx_hsmkeys_publisher_start(&publisher, cycle, mcf,
+                                    NGX_HSMKEYS_MZONE_STREAM);
+    }
+
+    return rc;
 }
 
 

@@ -9,10 +9,10 @@
  * of them may stay.  Object handles are per process, so settlers could not
  * agree on a copy by handle (each may destroy "the other" and leave none,
  * or each keep its own and leave two); they agree by the creator's nonce in
- * CKA_ID instead: the smallest stays, whoever settles.  settle() also makes
- * the state again if nothing is left (a copy with equal nonces, or one
- * erased meanwhile), which is safe because the predecessor stays on the
- * token for the whole window.  Every buffer that held state or key bytes is
+ * CKA_ID instead: the smallest stays, whoever settles.  step() makes the
+ * state again if nothing is left (copies of equal nonce, or one erased
+ * meanwhile), which is safe because the predecessor stays on the token for
+ * the whole window.  Every buffer that held state or key bytes is
  * wiped before return.
  */
 #include <stdio.h>
@@ -355,7 +355,8 @@ int hk_chain_step(hk_module *m, CK_SESSION_HANDLE s, const char *label, CK_OBJEC
 {
     unsigned char v[HK_CHAIN_STATE_LEN];
     CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
-    int rc = HSMKEYS_OK, round;
+    CK_RV first;
+    int rc = HSMKEYS_OK, settled, round;
 
     *out = CK_INVALID_HANDLE;
     for (round = 0; round < HK_SETTLE_ROUNDS; round++) {
@@ -363,27 +364,27 @@ int hk_chain_step(hk_module *m, CK_SESSION_HANDLE s, const char *label, CK_OBJEC
         if (rc == HSMKEYS_OK)
             rc = hk_chain_import(m, s, label, g, x + 1, token, v, &h, rv);
         hsmkeys_wipe(v, sizeof v);
-        if (rc != HSMKEYS_OK && token && *rv != CKR_OK && hk_p11_transient(*rv)) {
-            /* SoftHSM2 stores a new key, then sets CKA_LOCAL and its kin in
-             * a second write, and answers CKR_GENERAL_ERROR when a racing
-             * settler destroyed the fresh copy in between: the state may
-             * well be there (another process's copy, or ours) */
-            CK_RV first = *rv;
-            if (hk_chain_settle(m, s, label, g, x + 1, out, rv) == HSMKEYS_OK &&
-                *out != CK_INVALID_HANDLE)
-                return HSMKEYS_OK;
-            *rv = first;
-            rc = hk_fail(HSMKEYS_E_TOKEN, "C_CreateObject(chain state) failed: %s",
-                         hk_ckr_name(first));
-        }
-        if (rc != HSMKEYS_OK || !token) {
+        if (!token) {
             *out = h;
             return rc;
         }
-        /* others may have made the same object meanwhile: leave one */
-        rc = hk_chain_settle(m, s, label, g, x + 1, out, rv);
-        if (rc != HSMKEYS_OK || *out != CK_INVALID_HANDLE)
+        /* SoftHSM2 stores a new key, then sets CKA_LOCAL and its kin in a
+         * second write, and answers CKR_GENERAL_ERROR when a racing settler
+         * destroyed the fresh copy in between: after a transient failure
+         * the state may well be there (another process's copy, or ours) */
+        if (rc != HSMKEYS_OK && (*rv == CKR_OK || !hk_p11_transient(*rv)))
             return rc;
+        first = *rv;
+        /* others may have made the same object meanwhile: leave one */
+        if ((settled = hk_chain_settle(m, s, label, g, x + 1, out, rv)) != HSMKEYS_OK)
+            return settled;
+        if (*out != CK_INVALID_HANDLE)
+            return HSMKEYS_OK;
+        if (rc != HSMKEYS_OK) { /* nothing stored after all */
+            *rv = first;
+            return hk_fail(HSMKEYS_E_TOKEN, "C_CreateObject(chain state) failed: %s",
+                           hk_ckr_name(first));
+        }
         /* every copy, ours included, was destroyed by racing settlers */
     }
     return hk_fail(HSMKEYS_E_TOKEN, "chain state (%u, %llu) could not be settled: other "

@@ -362,27 +362,36 @@ int t_chain_import(const char *module, const char *token, const char *pin,
     return ok;
 }
 
-int t_chain_list(const char *module, const char *token, const char *pin, uint32_t *gens,
-                 uint64_t *epochs, size_t max, size_t *n)
+/* Every chain state on `token` (hk_chain_list, sorted); *list malloc'd. */
+static int chain_listing(const char *module, const char *token, const char *pin,
+                         hk_chain_state **list, size_t *n)
 {
     hk_module *m;
     CK_SESSION_HANDLE s;
     CK_RV rv;
-    hk_chain_state *list = NULL;
     char label[HK_CHAIN_LABEL_MAX];
-    size_t i;
     int ok;
+    *list = NULL;
     *n = 0;
     if (hk_chain_label(NULL, label) != HSMKEYS_OK || chain_session(module, token, pin, &m, &s))
         return -1;
-    ok = hk_chain_list(m, s, label, &list, n, &rv) == HSMKEYS_OK ? 0 : -1;
+    ok = hk_chain_list(m, s, label, list, n, &rv) == HSMKEYS_OK ? 0 : -1;
+    (void)hk_module_fns(m)->C_CloseSession(s);
+    hk_module_put(m);
+    return ok;
+}
+
+int t_chain_list(const char *module, const char *token, const char *pin, uint32_t *gens,
+                 uint64_t *epochs, size_t max, size_t *n)
+{
+    hk_chain_state *list;
+    size_t i;
+    int ok = chain_listing(module, token, pin, &list, n);
     for (i = 0; ok == 0 && i < *n && i < max; i++) {
         gens[i] = list[i].generation;
         epochs[i] = list[i].epoch;
     }
     free(list);
-    (void)hk_module_fns(m)->C_CloseSession(s);
-    hk_module_put(m);
     return ok;
 }
 
@@ -402,23 +411,14 @@ int t_read_pin(const char *who, const char *path, char *out, size_t len)
 int t_chain_copies(const char *module, const char *token, const char *pin, uint32_t generation,
                    uint64_t epoch, uint64_t *nonces, size_t max, size_t *n)
 {
-    hk_module *m;
-    CK_SESSION_HANDLE s;
-    CK_RV rv;
-    hk_chain_state *list = NULL;
-    char label[HK_CHAIN_LABEL_MAX];
+    hk_chain_state *list;
     size_t all = 0, i;
-    int ok;
+    int ok = chain_listing(module, token, pin, &list, &all);
     *n = 0;
-    if (hk_chain_label(NULL, label) != HSMKEYS_OK || chain_session(module, token, pin, &m, &s))
-        return -1;
-    ok = hk_chain_list(m, s, label, &list, &all, &rv) == HSMKEYS_OK ? 0 : -1;
     for (i = 0; ok == 0 && i < all; i++)
         if (list[i].generation == generation && list[i].epoch == epoch && *n < max)
             nonces[(*n)++] = list[i].nonce; /* sorted: smallest first */
     free(list);
-    (void)hk_module_fns(m)->C_CloseSession(s);
-    hk_module_put(m);
     return ok;
 }
 
